@@ -41,7 +41,7 @@ def as_array(values, dtype, name: str, *, ndim: int = 1) -> np.ndarray:
             bad = ~np.isfinite(arr) | (arr != np.floor(arr))
             if bad.any():
                 pos = int(np.flatnonzero(bad.ravel())[0])
-                raise ValueError(f"{name}: value {arr.ravel()[pos]!r} at position {pos} is not a whole number")
+                raise ValueError(f"{name}: value {arr.ravel()[pos].item()!r} at position {pos} is not a whole number")
         elif arr.dtype.kind not in "iub" and arr.size:
             raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
         if arr.size and arr.dtype != dtype and arr.dtype.kind != "b":
@@ -50,7 +50,7 @@ def as_array(values, dtype, name: str, *, ndim: int = 1) -> np.ndarray:
             if amin < lo or amax > hi:
                 flat = arr.ravel()
                 pos = int(np.flatnonzero((flat < lo) | (flat > hi))[0])
-                raise ValueError(f"{name}: value {flat[pos]!r} at position {pos} does not fit in {dtype}")
+                raise ValueError(f"{name}: value {flat[pos].item()!r} at position {pos} does not fit in {dtype}")
     elif dtype.kind == "f" and arr.dtype.kind not in "fiub" and arr.size:
         raise TypeError(f"{name}: expected numbers, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=dtype)
