@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagcore._kernels import _closure
-from tagcore._validate import check_csr, check_parents
+from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _time
+from tagcore._validate import as_array, check_csr, check_length, check_parents
 
 
 def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +36,306 @@ def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
     stamp = np.full(p.size, -1, dtype=np.int64)
     w = _closure.expand_ancestors(p, off, idv, stamp, out_off, out_ids)
     return out_off, out_ids[:w].copy()
+
+
+# --------------------------------------------------------------------------------------------
+# metric columns shared by the roll-up kernels
+
+#: Integer accumulator columns of the roll-up kernels.
+ICOLS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_nanos",
+         "latency_count", "first_ts", "last_ts")
+_I64_MAX = np.iinfo(np.int64).max
+_I64_MIN = np.iinfo(np.int64).min
+
+
+def _metric_columns(n_rows: int, status, prompt, completion, cost, latency, ts):
+    cols = (
+        as_array(status, np.int32, "status"),
+        as_array(prompt, np.int64, "prompt_tokens"),
+        as_array(completion, np.int64, "completion_tokens"),
+        as_array(cost, np.int64, "cost"),
+        as_array(latency, np.float64, "latency_ms"),
+        as_array(ts, np.int64, "ts"),
+    )
+    for c, name in zip(cols, ("status", "prompt_tokens", "completion_tokens", "cost",
+                              "latency_ms", "ts")):
+        check_length(c, n_rows, name)
+    return cols
+
+
+def _depths(parents: np.ndarray) -> np.ndarray:
+    depth = np.zeros(parents.size, dtype=np.int64)
+    for i in range(parents.size):  # per node, not per row
+        depth[i] = 1 if parents[i] < 0 else depth[parents[i]] + 1
+    return depth
+
+
+def _roots(parents: np.ndarray) -> np.ndarray:
+    roots = np.arange(parents.size, dtype=np.int32)
+    for i in range(parents.size):  # per node; parent < child so roots[parent] is final
+        if parents[i] >= 0:
+            roots[i] = roots[parents[i]]
+    return roots
+
+
+def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
+                 roots=None, want_latency: bool = True, want_time: bool = True):
+    """Per-node totals (each request once per node it or its tags' ancestors cover) and
+    exact-tag ``self`` sums.
+
+    Returns ``(self_acc, total, lat_self, lat_total)``: int64 arrays ``(n_nodes, 8)`` with the
+    columns :data:`ICOLS` and float64 latency sums. ``first_ts``/``last_ts`` of a node that no
+    request reached are INT64_MAX/INT64_MIN.
+
+    >>> s, t, _, _ = rollup_nodes([-1, 0, 0], [0, 2], [1, 2], [200], [10], [5], [7], [1.0], [0])
+    >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
+    ([1, 1, 1], [0, 1, 1], [7, 7, 7])
+    """
+    p = check_parents(parents)
+    off, idv = check_csr(offsets, ids, p.size)
+    n = off.size - 1
+    st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
+    rt = _roots(p) if roots is None else as_array(roots, np.int32, "roots")
+    check_length(rt, p.size, "roots")
+    if p.size and ((rt < 0) | (rt >= p.size)).any():
+        raise ValueError("roots: ids outside [0, n_nodes)")
+    nn = p.size
+    self_acc = np.zeros((nn, 8), dtype=np.int64)
+    self_acc[:, 6] = _I64_MAX
+    self_acc[:, 7] = _I64_MIN
+    fix = np.zeros((nn, 6), dtype=np.int64)
+    lat_self = np.zeros(nn, dtype=np.float64)
+    lat_fix = np.zeros(nn, dtype=np.float64)
+    stamp = np.full(nn, -1, dtype=np.int64)
+    root_stamp = np.full(nn, -1, dtype=np.int64)
+    _rollup.rollup_nodes(p, rt, off, idv, st, pt, ct, cs, lat, tsv, want_latency, want_time,
+                         self_acc, fix, lat_self, lat_fix, stamp, root_stamp)
+    total = self_acc.copy()
+    total[:, :6] += fix
+    lat_total = lat_self + lat_fix
+    _rollup.propagate_up(p, total, lat_total, 6)
+    return self_acc, total, lat_self, lat_total
+
+
+def _check_slots(node_slot, n_nodes: int, n_slots: int, name: str) -> np.ndarray:
+    s = as_array(node_slot, np.int32, name)
+    check_length(s, n_nodes, name)
+    if s.size and ((s < -1) | (s >= n_slots)).any():
+        i = int(np.flatnonzero((s < -1) | (s >= n_slots))[0])
+        raise ValueError(f"{name}: slot {int(s[i])} of node {i} is outside [-1, {n_slots})")
+    return s
+
+
+def _check_groups(group, n_rows: int, n_groups: int) -> np.ndarray:
+    if group is None:
+        return np.zeros(n_rows, dtype=np.int32)
+    g = as_array(group, np.int32, "group")
+    check_length(g, n_rows, "group")
+    if g.size and (g >= n_groups).any():
+        i = int(np.flatnonzero(g >= n_groups)[0])
+        raise ValueError(f"group: group {int(g[i])} of row {i} is not below n_groups={n_groups}")
+    return g
+
+
+_MODES = {"full": 0, "split": 1, "primary": 2}
+
+
+def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completion, cost,
+                 latency, ts, *, mode: str = "full", group=None, n_groups: int = 1):
+    """Roll-up onto a set of disjoint nodes ("slots"; slot ``n_slots`` is ``(untagged)``).
+
+    ``node_slot[v]`` is the slot whose subtree holds node ``v`` or -1; ``group[r]`` puts row
+    ``r`` in a group (< 0 skips it). Returns ``(iacc, facc)`` shaped
+    ``(n_groups, n_slots + 1, 8)`` int64 (columns :data:`ICOLS`) and
+    ``(n_groups, n_slots + 1, 5)`` float64 (split shares of requests, errors, prompt and
+    completion tokens, then the latency sum). ``mode`` is ``"full"``, ``"split"`` (cost split in
+    whole nano-dollars, remainder to the first hit slots) or ``"primary"``.
+
+    >>> i, f = rollup_slots([0, 2], [0, 1], [0, 1], 2, [200], [3], [0], [5], [1.0], [0],
+    ...                     mode="split")
+    >>> i[0, :, 4].tolist(), f[0, :, 0].tolist()
+    ([3, 2, 0], [0.5, 0.5, 0.0])
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode: expected one of {sorted(_MODES)}, got {mode!r}")
+    if n_slots < 0 or n_groups < 0:
+        raise ValueError("n_slots and n_groups must be >= 0")
+    off = as_array(offsets, np.int64, "tag_offsets")
+    idv = as_array(ids, np.int32, "tag_ids")
+    s = as_array(node_slot, np.int32, "node_slot")
+    off, idv = check_csr(off, idv, s.size)
+    s = _check_slots(s, s.size, n_slots, "node_slot")
+    n = off.size - 1
+    st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
+    if mode == "split" and cs.size and cs.min() < 0:
+        raise ValueError("cost: split attribution needs non-negative costs")
+    g = _check_groups(group, n, n_groups)
+    width = n_slots + 1
+    iacc = np.zeros((n_groups * width, 8), dtype=np.int64)
+    iacc[:, 6] = _I64_MAX
+    iacc[:, 7] = _I64_MIN
+    facc = np.zeros((n_groups * width, 5), dtype=np.float64)
+    stamp = np.full(width, -1, dtype=np.int64)
+    hits = np.zeros(width, dtype=np.int32)
+    _sets.rollup_slots(off, idv, s, g, _MODES[mode], n_slots, st, pt, ct, cs, lat, tsv,
+                       iacc, facc, stamp, hits)
+    return iacc.reshape(n_groups, width, 8), facc.reshape(n_groups, width, 5)
+
+
+def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values):
+    """Cross roll-up of two sets: ``out[a, b]`` sums ``values`` of the requests that hit both
+    slot ``a`` of set A and slot ``b`` of set B (each request once per pair); ``count`` counts
+    them.
+
+    >>> out, cnt = rollup_pairs([0, 2], [0, 1], [0, -1], 1, [-1, 0], 1, [7])
+    >>> out.tolist(), cnt.tolist()
+    ([[7]], [[1]])
+    """
+    sa = as_array(slot_a, np.int32, "slot_a")
+    off, idv = check_csr(offsets, ids, sa.size)
+    sa = _check_slots(sa, sa.size, n_a, "slot_a")
+    sb = _check_slots(slot_b, sa.size, n_b, "slot_b")
+    vals = as_array(values, np.int64, "values")
+    check_length(vals, off.size - 1, "values")
+    out = np.zeros(n_a * n_b, dtype=np.int64)
+    cnt = np.zeros(n_a * n_b, dtype=np.int64)
+    _sets.rollup_pairs(off, idv, sa, sb, n_b, vals, out, cnt,
+                       np.full(max(n_a, 1), -1, dtype=np.int64),
+                       np.full(max(n_b, 1), -1, dtype=np.int64),
+                       np.zeros(max(n_a, 1), dtype=np.int32), np.zeros(max(n_b, 1), dtype=np.int32))
+    return out.reshape(n_a, n_b), cnt.reshape(n_a, n_b)
+
+
+def row_bits(offsets, ids, node_bits) -> np.ndarray:
+    """OR of ``node_bits`` (uint64 per node) over each row's tags: one uint64 per row.
+
+    >>> row_bits([0, 2, 2, 3], [0, 1, 1], np.array([1, 4], dtype=np.uint64)).tolist()
+    [5, 0, 4]
+    """
+    bits = np.ascontiguousarray(node_bits, dtype=np.uint64)
+    off, idv = check_csr(offsets, ids, bits.size)
+    out = np.empty(off.size - 1, dtype=np.uint64)
+    _select.row_bits(off, idv, bits, out)
+    return out
+
+
+def bucket_fixed(ts, origin: int, width: int, n_buckets: int, lo: int, hi: int) -> np.ndarray:
+    """Bucket index ``floor((ts - origin) / width)`` of each time with ``lo < ts <= hi`` and a
+    bucket in ``[0, n_buckets)``; -1 elsewhere.
+
+    >>> bucket_fixed([-1, 0, 9, 10, 25], 0, 10, 2, -100, 100).tolist()
+    [-1, 0, 0, 1, -1]
+    """
+    if width <= 0:
+        raise ValueError(f"width: must be a positive number of nanoseconds, got {width}")
+    if not 0 <= n_buckets < 2**31:
+        raise ValueError(f"n_buckets: must be in [0, 2**31), got {n_buckets}")
+    t = as_array(ts, np.int64, "ts")
+    out = np.empty(t.size, dtype=np.int32)
+    _time.bucket_fixed(t, int(origin), int(width), int(n_buckets), int(lo), int(hi), out)
+    return out
+
+
+def quantile_ranks(counts, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's linear-method positions for quantiles ``qs`` over groups of ``counts`` values:
+    ``(lower_rank, upper_rank, gamma)``, each shaped ``(len(counts), len(qs))``."""
+    n = np.asarray(counts, dtype=np.float64)[:, None]
+    q = np.asarray(qs, dtype=np.float64)[None, :]
+    # the same expression as numpy's _compute_virtual_index with alpha = beta = 1
+    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
+    lo = np.floor(virtual)
+    gamma = virtual - lo
+    lo_i = np.clip(lo, 0, np.maximum(n - 1, 0)).astype(np.int64)
+    hi_i = np.clip(lo + 1, 0, np.maximum(n - 1, 0)).astype(np.int64)
+    return lo_i, hi_i, gamma
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's ``_lerp`` (the linear method's interpolation, exact to the bit)."""
+    diff = b - a
+    out = a + diff * t
+    upper = t >= 0.5
+    out[upper] = (b - diff * (1 - t))[upper]
+    same = a == b
+    out[same] = a[same]
+    return out
+
+
+def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None,
+                    n_keys: int | None = None, group=None, n_groups: int = 1,
+                    untagged_key: int = -1, order=None, counts=None) -> np.ndarray:
+    """Exact quantiles ``qs`` of ``latency`` per key (numpy's linear method), NaN where a key
+    has no value.
+
+    With ``parents`` given, every tag's ancestors count too (each request once per key);
+    ``key_of_node`` maps nodes to keys (identity by default, -1 to ignore a node). Rows with
+    NaN latency or ``group < 0`` are left out; a row that hits no key goes to
+    ``untagged_key`` if that is >= 0. ``order`` (rows by ascending latency) and ``counts``
+    (values per key) may be passed when already known. Returns ``(n_groups * n_keys, len(qs))``.
+
+    >>> group_quantiles([0, 1, 2, 3], [0, 0, 1], [1.0, 3.0, 10.0], [0.5], parents=[-1, 0]).tolist()
+    [[3.0], [10.0]]
+    """
+    lat = as_array(latency, np.float64, "latency_ms")
+    qv = np.asarray(qs, dtype=np.float64)
+    if qv.ndim != 1 or ((qv < 0) | (qv > 1)).any():
+        raise ValueError("qs: quantiles must be a 1-d sequence of numbers in [0, 1]")
+    walk = parents is not None
+    if key_of_node is None:
+        if parents is None:
+            raise ValueError("key_of_node or parents is required")
+        p = check_parents(parents)
+        nn = p.size
+        kon = np.arange(nn, dtype=np.int32)
+        n_keys = nn if n_keys is None else n_keys
+    else:
+        kon = as_array(key_of_node, np.int32, "key_of_node")
+        nn = kon.size
+        p = check_parents(parents) if walk else np.full(nn, -1, dtype=np.int32)
+        check_length(p, nn, "parents")
+        if n_keys is None:
+            n_keys = int(kon.max()) + 1 if kon.size else 0
+    if kon.size and ((kon < -1) | (kon >= n_keys)).any():
+        raise ValueError(f"key_of_node: keys must be in [-1, {n_keys})")
+    if untagged_key >= n_keys:
+        raise ValueError(f"untagged_key: must be < n_keys={n_keys}")
+    off, idv = check_csr(offsets, ids, nn)
+    n = off.size - 1
+    check_length(lat, n, "latency_ms")
+    g = _check_groups(group, n, n_groups)
+    nk = n_groups * n_keys
+    if order is None:
+        finite = np.flatnonzero(~np.isnan(lat))
+        order = finite[np.argsort(lat[finite], kind="stable")]
+    else:
+        order = as_array(order, np.int64, "order")
+        if order.size and ((order < 0) | (order >= n)).any():
+            raise ValueError("order: row numbers outside [0, n_rows)")
+    seen = np.zeros(nk, dtype=np.int64)
+    ptr = np.zeros(nk, dtype=np.int32)
+    stamp = np.full(nk, -1, dtype=np.int64)
+    if counts is None:
+        targets0 = np.zeros((nk, 0), dtype=np.int64)
+        _quantile.quantile_pick(order, off, idv, p, walk, kon, g, n_keys, untagged_key, lat,
+                                targets0, np.zeros((nk, 0)), seen, ptr, stamp)
+        counts = seen.copy()
+        seen[:] = 0
+        stamp[:] = -1
+    else:
+        counts = as_array(counts, np.int64, "counts")
+        check_length(counts, nk, "counts")
+    lo, hi, gamma = quantile_ranks(counts, qv)
+    cat = np.concatenate([lo, hi], axis=1)
+    idx = np.argsort(cat, axis=1, kind="stable")
+    targets = np.ascontiguousarray(np.take_along_axis(cat, idx, axis=1))
+    picked = np.full(targets.shape, np.nan)
+    _quantile.quantile_pick(order, off, idv, p, walk, kon, g, n_keys, untagged_key, lat,
+                            targets, picked, seen, ptr, stamp)
+    if not np.array_equal(seen, counts):
+        raise ValueError("counts: do not match the number of values each key holds")
+    values = np.empty_like(picked)
+    np.put_along_axis(values, idx, picked, axis=1)
+    a, b = values[:, : qv.size], values[:, qv.size :]
+    out = lerp(a, b, gamma)
+    out[counts == 0] = np.nan
+    return out

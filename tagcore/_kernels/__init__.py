@@ -3,14 +3,14 @@
 Duty of this package: run loops over validated arrays, nothing else. Every kernel trusts its
 inputs (bounds checks are off in the normal build), so callers go through
 :mod:`tagcore.kernels`, which validates dtypes, lengths, offsets and ids once and raises a clear
-error before a kernel runs. Each kernel has a slow pure-Python twin of the same name in
+error before a kernel runs. Each public kernel has a slow pure-Python twin of the same name in
 :mod:`tagcore._slow`, used as the test oracle.
 
 A missing build is an ImportError that says how to build, never a silent slow fallback.
 """
 
 try:
-    from tagcore._kernels import _closure  # noqa: F401
+    from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _time  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "tagcore's compiled kernels are not built. Install the package with "

@@ -1,0 +1,138 @@
+"""Roll-up of request metrics onto every node of the tag trie, each request once per node.
+
+Layout of the integer accumulators (one 64-byte row per node):
+    0 requests, 1 errors, 2 prompt tokens, 3 completion tokens, 4 cost (nano-dollars),
+    5 requests with a known latency, 6 first ts, 7 last ts.
+
+Algorithm: every request adds its metrics to the exact tags it carries (``self``). When the
+request's tags all have different roots, their ancestor chains are disjoint, so adding each
+tag's ``self`` up the tree (``propagate_up``) counts the request once per node. Only a request
+with two tags under one root needs care: it cancels its own tag entries in ``fix`` and instead
+writes the delta form of its covered set C (``+m`` at each node of C, ``-m`` at the node's
+parent), whose subtree sums are exactly ``m`` on C and 0 elsewhere.
+"""
+
+from libc.stdint cimport int32_t, int64_t
+
+ctypedef int32_t id_t
+ctypedef int64_t off_t
+
+
+def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots,
+                 const off_t[::1] offsets, const id_t[::1] ids,
+                 const int32_t[::1] status, const int64_t[::1] prompt,
+                 const int64_t[::1] completion, const int64_t[::1] cost,
+                 const double[::1] latency, const int64_t[::1] ts,
+                 bint want_latency, bint want_time,
+                 int64_t[:, ::1] self_acc, int64_t[:, ::1] fix,
+                 double[::1] lat_self, double[::1] lat_fix,
+                 int64_t[::1] stamp, int64_t[::1] root_stamp):
+    """Fill ``self_acc`` (n_nodes x 8) and ``fix`` (n_nodes x 6) for all rows.
+
+    ``self_acc`` columns 6/7 must start at INT64_MAX/INT64_MIN, everything else at 0;
+    ``stamp`` and ``root_stamp`` (n_nodes) must start below 0. Returns the number of rows
+    that needed the overlap path.
+    """
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    cdef Py_ssize_t r, j, j0, j1
+    cdef id_t t, v, p, rt
+    cdef int64_t e, pt, ct, cs, lok, tsv, n_overlap = 0
+    cdef double lat
+    cdef bint overlap
+    with nogil:
+        for r in range(n):
+            j0 = offsets[r]
+            j1 = offsets[r + 1]
+            if j0 == j1:
+                continue
+            e = 1 if status[r] >= 400 else 0
+            pt = prompt[r]
+            ct = completion[r]
+            cs = cost[r]
+            lat = latency[r]
+            lok = 1 if (want_latency and lat == lat) else 0
+            tsv = ts[r]
+            overlap = False
+            for j in range(j0, j1):
+                t = ids[j]
+                self_acc[t, 0] += 1
+                self_acc[t, 1] += e
+                self_acc[t, 2] += pt
+                self_acc[t, 3] += ct
+                self_acc[t, 4] += cs
+                if lok:
+                    self_acc[t, 5] += 1
+                    lat_self[t] += lat
+                if want_time:
+                    if tsv < self_acc[t, 6]:
+                        self_acc[t, 6] = tsv
+                    if tsv > self_acc[t, 7]:
+                        self_acc[t, 7] = tsv
+                if j1 - j0 > 1:
+                    rt = roots[t]
+                    if root_stamp[rt] == r:
+                        overlap = True
+                    root_stamp[rt] = r
+            if not overlap:
+                continue
+            n_overlap += 1
+            for j in range(j0, j1):
+                t = ids[j]
+                fix[t, 0] -= 1
+                fix[t, 1] -= e
+                fix[t, 2] -= pt
+                fix[t, 3] -= ct
+                fix[t, 4] -= cs
+                if lok:
+                    fix[t, 5] -= 1
+                    lat_fix[t] -= lat
+            for j in range(j0, j1):
+                v = ids[j]
+                while v >= 0 and stamp[v] != r:
+                    stamp[v] = r
+                    fix[v, 0] += 1
+                    fix[v, 1] += e
+                    fix[v, 2] += pt
+                    fix[v, 3] += ct
+                    fix[v, 4] += cs
+                    if lok:
+                        fix[v, 5] += 1
+                        lat_fix[v] += lat
+                    p = parents[v]
+                    if p >= 0:
+                        fix[p, 0] -= 1
+                        fix[p, 1] -= e
+                        fix[p, 2] -= pt
+                        fix[p, 3] -= ct
+                        fix[p, 4] -= cs
+                        if lok:
+                            fix[p, 5] -= 1
+                            lat_fix[p] -= lat
+                    v = p
+    return n_overlap
+
+
+def propagate_up(const id_t[::1] parents, int64_t[:, ::1] acc, double[::1] facc,
+                 Py_ssize_t sum_cols):
+    """Add each node's row into its parent's, children first (ids descend; parent < child).
+
+    Columns ``0 .. sum_cols-1`` of ``acc`` and ``facc`` are summed; if ``acc`` has 8 columns,
+    column 6 takes the minimum and column 7 the maximum.
+    """
+    cdef Py_ssize_t n = parents.shape[0]
+    cdef Py_ssize_t i, c
+    cdef Py_ssize_t ncols = acc.shape[1]
+    cdef id_t p
+    with nogil:
+        for i in range(n - 1, -1, -1):
+            p = parents[i]
+            if p < 0:
+                continue
+            for c in range(sum_cols):
+                acc[p, c] += acc[i, c]
+            facc[p] += facc[i]
+            if ncols >= 8:
+                if acc[i, 6] < acc[p, 6]:
+                    acc[p, 6] = acc[i, 6]
+                if acc[i, 7] > acc[p, 7]:
+                    acc[p, 7] = acc[i, 7]
