@@ -6,7 +6,8 @@
 """
 
 from tagcore import _kernels  # noqa: F401  (fails early, clearly, on a missing build)
+from tagcore.trie import TagTrie
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "TagTrie"]
