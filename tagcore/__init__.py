@@ -6,8 +6,30 @@
 """
 
 from tagcore import _kernels  # noqa: F401  (fails early, clearly, on a missing build)
+from tagcore.gateway import extract_tags, parse_tags_header
+from tagcore.tags import (
+    DroppedTag,
+    NormalizedTags,
+    TagError,
+    TagPolicy,
+    normalize_tag,
+    normalize_tags,
+    tags_from_mapping,
+)
 from tagcore.trie import TagTrie
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "TagTrie"]
+__all__ = [
+    "__version__",
+    "TagTrie",
+    "DroppedTag",
+    "NormalizedTags",
+    "TagError",
+    "TagPolicy",
+    "extract_tags",
+    "normalize_tag",
+    "normalize_tags",
+    "parse_tags_header",
+    "tags_from_mapping",
+]

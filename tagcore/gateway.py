@@ -1,0 +1,244 @@
+"""Tags at the gateway: take them out of a chat request before it is forwarded upstream.
+
+:func:`extract_tags` reads tags from three places, merged in this order, then normalized,
+deduplicated and limited as one list (see :mod:`tagcore.tags`):
+
+1. the body's ``request_tags`` (absent or ``null``: none; anything but a list is an error);
+2. the ``X-Request-Tags`` header (every occurrence, in order);
+3. ``default_tags``, the key-level defaults the gateway attaches to an API key.
+
+**Header format.** Header names are matched case-insensitively. A value is either
+
+* a JSON array of strings, when its first non-blank character is ``[``:
+  ``X-Request-Tags: ["team/a,b", "env/prod"]`` (JSON ``\\u`` escapes carry any character); or
+* a comma-separated list, each item trimmed, empty items ignored, then percent-decoded as UTF-8
+  (as in URLs): a comma inside a tag is written ``%2C`` and a percent sign ``%25``, so
+  ``X-Request-Tags: team/a%2Cb, env/prod`` gives ``team/a,b`` and ``env/prod``. A ``%`` not
+  followed by two hex digits is kept as it is. Non-ASCII tags should be percent-encoded
+  (``caf%C3%A9``) since many servers decode raw header bytes as Latin-1.
+
+Header values given as ``bytes`` (ASGI scopes) are decoded as UTF-8.
+
+Errors are :class:`~tagcore.tags.TagError` whose ``param`` says where the element came from
+(``"request_tags"``, ``"X-Request-Tags"``, ``"default_tags"``; ``None`` for a body that is not a
+JSON object) and whose ``index`` is the element's position there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from tagcore.tags import (
+    DEFAULT_POLICY,
+    NormalizedTags,
+    TagError,
+    TagPolicy,
+    _merge,
+)
+
+__all__ = ["HEADER", "extract_tags", "parse_tags_header"]
+
+HEADER = "X-Request-Tags"
+_HEADER_LOWER = HEADER.lower()
+_HEADER_BYTES = _HEADER_LOWER.encode()
+
+HeadersLike = Mapping[Any, Any] | Iterable[tuple[Any, Any]]
+
+
+def parse_tags_header(value: str | bytes) -> list[str]:
+    """Split one ``X-Request-Tags`` header value into raw (not yet normalized) tags.
+
+    A JSON array when the value starts with ``[``; otherwise comma-separated items, trimmed,
+    empty ones ignored, each percent-decoded (``%2C`` is a comma, ``%25`` a percent sign).
+    A JSON array may hold non-strings; they are rejected later, by normalization.
+
+    >>> parse_tags_header("customer/acme, env/prod,, team/a%2Cb")
+    ['customer/acme', 'env/prod', 'team/a,b']
+    >>> parse_tags_header('["team/a,b", "100%"]')
+    ['team/a,b', '100%']
+    >>> parse_tags_header(b"caf%C3%A9")
+    ['café']
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TagError(
+                "invalid_request_tags", f"is not valid UTF-8 ({exc.reason})", param=HEADER
+            ) from None
+    elif not isinstance(value, str):
+        raise TagError(
+            "invalid_request_tags",
+            f"must be a string, got {type(value).__name__}",
+            param=HEADER,
+            value=value,
+        )
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise TagError(
+                "invalid_request_tags",
+                f"is not a valid JSON array ({exc})",
+                param=HEADER,
+                value=value,
+            ) from None
+        if type(items) is not list:  # e.g. '[1] junk' fails above; keep the check explicit
+            raise TagError(
+                "invalid_request_tags", "must be a JSON array", param=HEADER, value=value
+            )
+        return items
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if item:
+            if "%" in item:
+                try:
+                    item = unquote(item, errors="strict")
+                except UnicodeDecodeError as exc:
+                    raise TagError(
+                        "invalid_request_tags",
+                        f"percent-encoded bytes are not valid UTF-8 ({exc.reason})",
+                        param=HEADER,
+                        value=value,
+                    ) from None
+            out.append(item)
+    return out
+
+
+def _header_values(headers: HeadersLike) -> list[str | bytes]:
+    """Every ``X-Request-Tags`` value in ``headers``, in order, names compared case-insensitively."""
+    if isinstance(headers, Mapping):
+        pairs = headers.items()
+    elif isinstance(headers, (str, bytes)):
+        raise TypeError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        )
+    else:
+        pairs = headers
+    found = []
+    for name, value in pairs:
+        if isinstance(name, str):
+            if len(name) == 14 and name.lower() == _HEADER_LOWER:
+                found.append(value)
+        elif (
+            isinstance(name, (bytes, bytearray))
+            and len(name) == 14
+            and name.lower() == _HEADER_BYTES
+        ):
+            found.append(value)
+    return found
+
+
+def _header_tags(headers: HeadersLike) -> list[object]:
+    values = _header_values(headers)
+    if not values:
+        return []
+    tags: list[object] = []
+    for value in values:
+        tags.extend(parse_tags_header(value))
+    return tags
+
+
+def _parse_body(body: object) -> dict[str, Any]:
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        try:
+            parsed = json.loads(bytes(body) if isinstance(body, memoryview) else body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TagError("invalid_body", f"is not valid JSON ({exc})", param=None) from None
+        if type(parsed) is not dict:
+            raise TagError(
+                "invalid_body",
+                f"must be a JSON object, got {_json_type(parsed)}",
+                param=None,
+            )
+        return parsed  # already a new dict
+    if isinstance(body, Mapping):
+        return dict(body)
+    raise TagError(
+        "invalid_body",
+        f"must be a JSON object (dict, bytes or str), got {type(body).__name__}",
+        param=None,
+    )
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def extract_tags(
+    body: Mapping[str, Any] | bytes | bytearray | str,
+    headers: HeadersLike | None = None,
+    default_tags: list[str] | tuple[str, ...] = (),
+    policy: TagPolicy | None = None,
+) -> tuple[NormalizedTags, dict[str, Any]]:
+    """Take the tags out of a request: ``(tags, forwarded_body)``.
+
+    ``body`` is a dict (or other mapping), or JSON text as ``bytes``/``bytearray``/``str``.
+    Tags come from the body's ``request_tags``, then the ``X-Request-Tags`` header(s) (see the
+    module docstring for the format), then ``default_tags``; they are merged in that order,
+    normalized, deduplicated (first seen kept), and limited to ``policy.max_tags`` after the
+    merge. ``headers`` may be a dict, any mapping (starlette/httpx ``Headers``), or an iterable
+    of ``(name, value)`` pairs, ``str`` or ``bytes`` (ASGI ``scope["headers"]``).
+
+    ``forwarded_body`` is always a new dict: the body without ``request_tags``, every other
+    field the same object (a shallow copy). The input is never modified.
+
+    ``tags`` is a :class:`~tagcore.tags.NormalizedTags` (a ``list`` equal to a plain list);
+    under ``on_invalid="drop"`` its ``.dropped`` says what was left out and from where.
+
+    Raises :class:`~tagcore.tags.TagError` (``status_code`` 400, ``.to_openai_error()``) for a
+    body that is not a JSON object, a ``request_tags`` that is not a list, an invalid header,
+    and under ``on_invalid="raise"`` any invalid tag or too many tags. ``default_tags`` that is
+    not a list or tuple is a :class:`TypeError` (a programming error, not the client's).
+
+    >>> body = {"model": "gpt-4o", "request_tags": ["customer/acme", " env / production "]}
+    >>> tags, fwd = extract_tags(body, headers={"x-request-tags": "asia"})
+    >>> tags, fwd
+    (NormalizedTags(['customer/acme', 'env/production', 'asia']), {'model': 'gpt-4o'})
+    >>> extract_tags(b'{"request_tags": "a,b"}')
+    Traceback (most recent call last):
+    ...
+    tagcore.tags.TagError: request_tags = 'a,b': must be a list of strings, got str
+    """
+    if type(body) is dict:
+        forwarded = body.copy()
+    else:
+        forwarded = _parse_body(body)
+    raw = forwarded.pop("request_tags", None)
+    if raw is not None and type(raw) is not list and not isinstance(raw, (list, tuple)):
+        raise TagError(
+            "invalid_request_tags",
+            f"must be a list of strings, got {type(raw).__name__}",
+            value=raw,
+        )
+    if type(default_tags) is not tuple and not isinstance(default_tags, (list, tuple)):
+        if default_tags is None:
+            default_tags = ()
+        else:
+            raise TypeError(
+                f"default_tags must be a list or tuple of strings, got {type(default_tags).__name__}"
+            )
+    sources: list[tuple[str, Any]] = []
+    if raw:
+        sources.append(("request_tags", raw))
+    if headers is not None:
+        header_tags = _header_tags(headers)
+        if header_tags:
+            sources.append((HEADER, header_tags))
+    if default_tags:
+        sources.append(("default_tags", default_tags))
+    tags = _merge(sources, DEFAULT_POLICY if policy is None else policy)
+    return tags, forwarded
