@@ -16,6 +16,7 @@ from tagcore.tags import (
     normalize_tags,
     tags_from_mapping,
 )
+from tagcore.log import LogError, RequestLog, dollars_to_nanos
 from tagcore.trie import TagTrie
 
 __version__ = "0.1.0"
@@ -23,6 +24,9 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "TagTrie",
+    "LogError",
+    "RequestLog",
+    "dollars_to_nanos",
     "DroppedTag",
     "NormalizedTags",
     "TagError",

@@ -211,7 +211,7 @@ def test_tag_with_its_own_ancestor_and_deep_paths():
 def test_split_sums_to_total_exactly():
     rng = np.random.default_rng(1)
     n, nn = 2000, 12
-    parents = np.array([-1, 0, 0, 0, 0, -1, 5, 5, 1, 1, 2, -1], dtype=np.int32)
+    np.array([-1, 0, 0, 0, 0, -1, 5, 5, 1, 1, 2, -1], dtype=np.int32)
     lens = rng.integers(0, 4, n)
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
     ids = rng.integers(0, nn, offsets[-1]).astype(np.int32)

@@ -1,0 +1,739 @@
+"""The request log: immutable columns, one row per request, tags as CSR over a :class:`TagTrie`.
+
+Columns (numpy, read-only once built):
+
+- ``ts`` int64 nanoseconds since the epoch, UTC;
+- ``model_codes`` int32 codes into ``models`` (a tuple of names);
+- ``prompt_tokens``, ``completion_tokens`` int64;
+- ``cost`` int64 nano-dollars (exact; frames show dollars);
+- ``latency_ms`` float64 (NaN = unknown);
+- ``status`` int32 (HTTP status; >= 400 is an error);
+- ``tag_offsets`` int64 (n + 1) and ``tag_ids`` int32: the node ids of each request's tags;
+- optional ``extras``: ``cached_tokens``, ``reasoning_tokens`` (int64) and string columns
+  ``request_id``, ``user``, ``key`` (dictionary-encoded: int32 codes, -1 for missing, plus a
+  tuple of values).
+
+A log is validated once when it is built; the kernels then trust its arrays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tagcore._validate import as_array, check_csr, check_length
+from tagcore.tags import TagError, TagPolicy, normalize_tags
+from tagcore.trie import TagTrie
+
+__all__ = ["LogError", "RequestLog", "dollars_to_nanos"]
+
+NANOS_PER_DOLLAR = 10**9
+INT_EXTRAS = ("cached_tokens", "reasoning_tokens")
+STR_EXTRAS = ("request_id", "user", "key")
+_REQUIRED = ("ts", "model", "prompt_tokens", "completion_tokens", "latency_ms", "status")
+
+
+class LogError(ValueError):
+    """A bad value while building a log; names the row and the column.
+
+    >>> str(LogError("prompt_tokens", "must be >= 0, got -3", row=7))
+    'row 7, column prompt_tokens: must be >= 0, got -3'
+    """
+
+    def __init__(self, column: str, reason: str, row: int | None = None, source: str | None = None):
+        self.column, self.reason, self.row, self.source = column, reason, row, source
+        where = f"row {row}, " if row is not None else ""
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{where}column {column}: {reason}")
+
+
+def dollars_to_nanos(value: Any) -> int:
+    """Dollars (float, int, str or Decimal) to integer nano-dollars, half-even rounding.
+
+    Floats are read through their shortest repr, so ``0.1`` is exactly 100,000,000 nanos.
+
+    >>> dollars_to_nanos(0.1), dollars_to_nanos("1.5e-9"), dollars_to_nanos(2)
+    (100000000, 2, 2000000000)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected dollars as a number, got {value!r}")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number of dollars, got {value!r}")
+        d = Decimal(repr(value))
+    elif isinstance(value, int):
+        return value * NANOS_PER_DOLLAR
+    elif isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"expected dollars as a number, got {value!r}") from None
+    else:
+        try:
+            d = Decimal(repr(float(value)))
+        except (TypeError, ValueError):
+            raise ValueError(f"expected dollars as a number, got {value!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"expected a finite number of dollars, got {value!r}")
+    return int((d * NANOS_PER_DOLLAR).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _dollars_array_to_nanos(values: np.ndarray) -> np.ndarray:
+    """Vectorised float dollars to nanos (nearest nano; exact for costs under ~$9M)."""
+    v = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LogError("cost", f"expected a finite number of dollars, got {v[i]!r}", row=i)
+    if v.size and np.abs(v).max() > 9e9:
+        i = int(np.argmax(np.abs(v)))
+        raise LogError("cost", f"{v[i]!r} dollars does not fit in int64 nano-dollars", row=i)
+    return np.rint(v * NANOS_PER_DOLLAR).astype(np.int64)
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _ts_to_nanos(value: Any) -> int:
+    """A time (datetime, ISO string, epoch seconds, pandas/numpy time) to int ns UTC."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a time, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value) * 10**9
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise ValueError(f"expected a time, got {value!r}")
+        return int(round(float(value) * 1e9))
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot read {value!r} as a time ({exc})") from None
+    if t is pd.NaT:
+        raise ValueError(f"expected a time, got {value!r}")
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    return int(t.value) if t.unit == "ns" else int(t.as_unit("ns").value)
+
+
+def _ts_array(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[ns]").view(np.int64)
+    if arr.dtype.kind in "iu":
+        return as_array(arr, np.int64, "ts")
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]").view(np.int64)
+    out = np.empty(arr.size, dtype=np.int64)
+    for i, v in enumerate(arr.ravel()):
+        try:
+            out[i] = _ts_to_nanos(v)
+        except ValueError as exc:
+            raise LogError("ts", str(exc), row=i) from None
+    return out
+
+
+def _dict_encode(values: Any, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Strings to (int32 codes, values); None/NaN become -1."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    for _i, u in enumerate(uniques):
+        if not isinstance(u, str):
+            raise LogError(name, f"expected a string, got {u!r}")
+    return codes.astype(np.int32), tuple(str(u) for u in uniques)
+
+
+def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | None,
+                 column: str = "request_tags") -> tuple[np.ndarray, np.ndarray, int]:
+    """Normalize each row's tags, intern them, and return CSR arrays plus dropped-tag count."""
+    offsets = [0]
+    ids: list[int] = []
+    cache: dict[tuple[str, ...], list[int]] = {}
+    dropped = 0
+    for row, tags in enumerate(tag_lists):
+        if tags is None or (isinstance(tags, float) and math.isnan(tags)):
+            offsets.append(len(ids))
+            continue
+        if isinstance(tags, np.ndarray):
+            tags = tags.tolist()
+        key = tuple(tags) if isinstance(tags, (list, tuple)) else None
+        got = cache.get(key) if key is not None else None
+        if got is None:
+            try:
+                norm = normalize_tags(tags, policy)
+            except TagError as exc:
+                raise LogError(column, str(exc), row=row) from None
+            dropped_here = len(norm.dropped)
+            got = [trie.add(t) for t in norm]
+            if key is not None and not dropped_here:
+                cache[key] = got
+            dropped += dropped_here
+        ids.extend(got)
+        offsets.append(len(ids))
+    return np.asarray(offsets, dtype=np.int64), np.asarray(ids, dtype=np.int32), dropped
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    if a.flags.writeable:
+        a = a if a.base is None and a.flags.owndata else a.copy()
+        a.setflags(write=False)
+    return a
+
+
+METRICS = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+           "cost_nanos", "share", "latency_mean", "latency_p50", "latency_p90", "latency_p95",
+           "latency_p99", "first_seen", "last_seen")
+DEFAULT_METRICS = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
+                   "cost", "cost_nanos", "share", "latency_mean", "latency_p50", "latency_p95",
+                   "first_seen", "last_seen")
+_QUANTILES = {"latency_p50": 0.5, "latency_p90": 0.9, "latency_p95": 0.95, "latency_p99": 0.99}
+UNTAGGED = "(untagged)"
+OTHER = "(other)"
+
+
+def _metric_dtypes(split: bool) -> dict[str, Any]:
+    f, i = np.float64, np.int64
+    return {
+        "requests": f if split else i, "errors": f if split else i,
+        "prompt_tokens": f if split else i, "completion_tokens": f if split else i,
+        "total_tokens": f if split else i, "cost": f, "cost_nanos": i, "share": f,
+        "latency_mean": f, "latency_p50": f, "latency_p90": f, "latency_p95": f,
+        "latency_p99": f, "first_seen": "datetime64[ns, UTC]", "last_seen": "datetime64[ns, UTC]",
+    }
+
+
+def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    if metrics is None:
+        return DEFAULT_METRICS
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    bad = [m for m in metrics if m not in METRICS]
+    if bad:
+        raise ValueError(f"metrics: unknown {bad}; choose from {list(METRICS)}")
+    return tuple(metrics)
+
+
+def _times(col: np.ndarray, mask: np.ndarray) -> pd.Series:
+    out = pd.Series(pd.to_datetime(np.where(mask, col, 0), unit="ns", utc=True))
+    out[~mask] = pd.NaT
+    return out
+
+
+class RequestLog:
+    """An immutable, columnar log of LLM requests with their tags.
+
+    Build one with :meth:`from_records`, :meth:`from_pandas` or :meth:`from_arrays`; query it
+    with :meth:`totals`, :meth:`rollup`, :meth:`filter`, :meth:`timeseries`, :meth:`pivot` and
+    :meth:`top`, which return pandas objects.
+
+    >>> log = RequestLog.from_records([
+    ...     {"ts": "2026-01-01T10:00:00Z", "model": "gpt-4o-mini", "prompt_tokens": 10,
+    ...      "completion_tokens": 5, "cost": 0.25, "latency_ms": 120.0, "status": 200,
+    ...      "request_tags": ["customer/acme", "env/production"]},
+    ...     {"ts": "2026-01-01T11:00:00Z", "model": "gpt-4o", "prompt_tokens": 20,
+    ...      "completion_tokens": 1, "cost": 0.5, "latency_ms": 300.0, "status": 500,
+    ...      "request_tags": ["customer/globex"]},
+    ... ])
+    >>> len(log), int(log.totals()["requests"]), float(log.totals()["cost"])
+    (2, 2, 0.75)
+    >>> log.rollup(level=1, metrics=["requests", "cost"])
+                  depth parent  requests  cost
+    tag
+    customer          1   None         2  0.75
+    env               1   None         1  0.25
+    """
+
+    __slots__ = ("ts", "model_codes", "models", "prompt_tokens", "completion_tokens", "cost",
+                 "latency_ms", "status", "tag_offsets", "tag_ids", "trie", "extras",
+                 "dropped_rows", "dropped_tags", "problems", "_cache")
+
+    def __init__(self, *, ts, model_codes, models, prompt_tokens, completion_tokens, cost,
+                 latency_ms, status, tag_offsets, tag_ids, trie: TagTrie,
+                 extras: Mapping[str, Any] | None = None, dropped_rows: int = 0,
+                 dropped_tags: int = 0, problems: Sequence[str] = ()):
+        """Validate the columns and freeze them. Prefer the ``from_*`` constructors."""
+        if not isinstance(trie, TagTrie):
+            raise TypeError(f"trie: expected a TagTrie, got {type(trie).__name__}")
+        ts = as_array(ts, np.int64, "ts")
+        n = ts.shape[0]
+        models = tuple(models)
+        codes = as_array(model_codes, np.int32, "model_codes")
+        check_length(codes, n, "model_codes")
+        if n and ((codes < 0) | (codes >= len(models))).any():
+            i = int(np.flatnonzero((codes < 0) | (codes >= len(models)))[0])
+            raise LogError("model", f"code {int(codes[i])} is not in [0, {len(models)})", row=i)
+        cols = {}
+        for name, val in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens),
+                          ("cost", cost)):
+            a = as_array(val, np.int64, name)
+            check_length(a, n, name)
+            if n and (a < 0).any():
+                i = int(np.flatnonzero(a < 0)[0])
+                raise LogError(name, f"must be >= 0, got {int(a[i])}", row=i)
+            cols[name] = a
+        lat = as_array(latency_ms, np.float64, "latency_ms")
+        check_length(lat, n, "latency_ms")
+        badlat = np.isinf(lat) | (lat < 0)
+        if badlat.any():
+            i = int(np.flatnonzero(badlat)[0])
+            raise LogError("latency_ms", f"must be a finite number >= 0 or NaN, got {lat[i]!r}", row=i)
+        st = as_array(status, np.int32, "status")
+        check_length(st, n, "status")
+        if n and ((st < 0) | (st > 999)).any():
+            i = int(np.flatnonzero((st < 0) | (st > 999))[0])
+            raise LogError("status", f"expected an HTTP status 0..999, got {int(st[i])}", row=i)
+        off, ids = check_csr(tag_offsets, tag_ids, len(trie), n_rows=n)
+        ex: dict[str, Any] = {}
+        for name, val in (extras or {}).items():
+            if name in INT_EXTRAS:
+                a = as_array(val, np.int64, name)
+                check_length(a, n, name)
+                if n and (a < 0).any():
+                    i = int(np.flatnonzero(a < 0)[0])
+                    raise LogError(name, f"must be >= 0, got {int(a[i])}", row=i)
+                ex[name] = _readonly(a)
+            else:
+                c, vals = val if isinstance(val, tuple) else _dict_encode(val, name)
+                c = as_array(c, np.int32, name)
+                check_length(c, n, name)
+                if n and ((c < -1) | (c >= len(vals))).any():
+                    raise LogError(name, "dictionary code out of range")
+                ex[name] = (_readonly(c), tuple(vals))
+        self.ts = _readonly(ts)
+        self.model_codes = _readonly(codes)
+        self.models = models
+        self.prompt_tokens = _readonly(cols["prompt_tokens"])
+        self.completion_tokens = _readonly(cols["completion_tokens"])
+        self.cost = _readonly(cols["cost"])
+        self.latency_ms = _readonly(lat)
+        self.status = _readonly(st)
+        self.tag_offsets = _readonly(off)
+        self.tag_ids = _readonly(ids)
+        self.trie = trie
+        self.extras = ex
+        self.dropped_rows = int(dropped_rows)
+        self.dropped_tags = int(dropped_tags)
+        self.problems = tuple(problems)
+        self._cache: dict[str, Any] = {}
+
+    # ---------------------------------------------------------------------------- building
+
+    @classmethod
+    def from_arrays(cls, *, ts, model, prompt_tokens, completion_tokens, latency_ms, status,
+                    tag_offsets, tag_ids, trie: TagTrie, cost=None, cost_nanos=None,
+                    models: Sequence[str] | None = None,
+                    extras: Mapping[str, Any] | None = None) -> RequestLog:
+        """Build from columns: ``ts`` as datetime64 or int64 ns; ``model`` as strings, or as
+        int codes with ``models`` naming them; ``cost`` in float dollars or ``cost_nanos``
+        exact; tags as CSR (``tag_offsets``, ``tag_ids``) over ``trie``.
+
+        >>> trie = TagTrie(["a/b"])
+        >>> log = RequestLog.from_arrays(ts=[0, 1], model=["m", "m"], prompt_tokens=[1, 2],
+        ...     completion_tokens=[0, 0], cost=[0.5, 0.25], latency_ms=[1.0, 2.0],
+        ...     status=[200, 200], tag_offsets=[0, 1, 1], tag_ids=[trie.id("a/b")], trie=trie)
+        >>> log.cost.tolist()
+        [500000000, 250000000]
+        """
+        if (cost is None) == (cost_nanos is None):
+            raise ValueError("give exactly one of cost (dollars) and cost_nanos")
+        if models is None:
+            codes, models = _dict_encode(model, "model")
+            if (codes < 0).any():
+                raise LogError("model", "missing model name", row=int(np.flatnonzero(codes < 0)[0]))
+        else:
+            codes = model
+        nanos = (as_array(cost_nanos, np.int64, "cost_nanos") if cost is None
+                 else _dollars_array_to_nanos(np.asarray(cost)))
+        return cls(ts=_ts_array(ts), model_codes=codes, models=models,
+                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=nanos,
+                   latency_ms=latency_ms, status=status, tag_offsets=tag_offsets,
+                   tag_ids=tag_ids, trie=trie, extras=extras)
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]], *,
+                     policy: TagPolicy | None = None, on_error: str = "raise",
+                     trie: TagTrie | None = None, source: str | None = None) -> RequestLog:
+        """Build from dicts with ``ts`` (datetime, ISO string or epoch seconds; naive = UTC),
+        ``model``, ``prompt_tokens``, ``completion_tokens``, ``cost`` (dollars: float, str or
+        Decimal) or ``cost_nanos``, ``latency_ms`` (None = unknown), ``status`` and
+        ``request_tags``; optional ``cached_tokens``, ``reasoning_tokens``, ``request_id``,
+        ``user``, ``key``.
+
+        A bad value raises :class:`LogError` naming the row and column; with
+        ``on_error="drop"`` the row is dropped and counted (``dropped_rows``, ``problems``).
+        Invalid tags follow ``policy`` (``on_invalid="drop"`` drops the tag, not the row).
+
+        >>> log = RequestLog.from_records([{"ts": 0, "model": "m", "prompt_tokens": -1,
+        ...     "completion_tokens": 0, "cost": 0, "latency_ms": 1, "status": 200}])
+        Traceback (most recent call last):
+        ...
+        tagcore.log.LogError: row 0, column prompt_tokens: expected an integer >= 0, got -1
+        """
+        if on_error not in ("raise", "drop"):
+            raise ValueError(f"on_error: expected 'raise' or 'drop', got {on_error!r}")
+        trie = TagTrie() if trie is None else trie
+        cols: dict[str, list] = {k: [] for k in ("ts", "model", "prompt_tokens",
+                                                 "completion_tokens", "cost", "latency_ms",
+                                                 "status", *INT_EXTRAS, *STR_EXTRAS)}
+        tag_lists: list[Any] = []
+        seen_extra: set[str] = set()
+        dropped, problems = 0, []
+        for row, rec in enumerate(records):
+            try:
+                vals = cls._parse_record(row, rec, policy)
+            except LogError as exc:
+                if source:
+                    exc = LogError(exc.column, exc.reason, exc.row, source)
+                if on_error == "raise":
+                    raise exc from None
+                dropped += 1
+                if len(problems) < 20:
+                    problems.append(str(exc))
+                continue
+            for k, v in vals.items():
+                if k == "request_tags":
+                    tag_lists.append(v)
+                else:
+                    cols[k].append(v)
+                    if k in INT_EXTRAS or k in STR_EXTRAS:
+                        if v is not None:
+                            seen_extra.add(k)
+        offsets = [0]
+        ids: list[int] = []
+        dropped_tags = 0
+        for norm in tag_lists:
+            dropped_tags += len(norm.dropped)
+            ids.extend(trie.add(t) for t in norm)
+            offsets.append(len(ids))
+        extras: dict[str, Any] = {}
+        for k in INT_EXTRAS:
+            if k in seen_extra:
+                extras[k] = np.array([0 if v is None else v for v in cols[k]], dtype=np.int64)
+        for k in STR_EXTRAS:
+            if k in seen_extra:
+                extras[k] = cols[k]
+        codes, models = _dict_encode(cols["model"], "model")
+        return cls(ts=np.array(cols["ts"], dtype=np.int64), model_codes=codes, models=models,
+                   prompt_tokens=np.array(cols["prompt_tokens"], dtype=np.int64),
+                   completion_tokens=np.array(cols["completion_tokens"], dtype=np.int64),
+                   cost=np.array(cols["cost"], dtype=np.int64),
+                   latency_ms=np.array(cols["latency_ms"], dtype=np.float64),
+                   status=np.array(cols["status"], dtype=np.int32),
+                   tag_offsets=np.array(offsets, dtype=np.int64),
+                   tag_ids=np.array(ids, dtype=np.int32), trie=trie, extras=extras,
+                   dropped_rows=dropped, dropped_tags=dropped_tags, problems=problems)
+
+    @staticmethod
+    def _parse_record(row: int, rec: Mapping[str, Any], policy: TagPolicy | None) -> dict:
+        if not isinstance(rec, Mapping):
+            raise LogError("record", f"expected a mapping, got {type(rec).__name__}", row=row)
+        out: dict[str, Any] = {}
+        for k in ("ts", "model", "prompt_tokens", "completion_tokens", "status"):
+            if rec.get(k) is None:
+                raise LogError(k, "missing", row=row)
+        try:
+            out["ts"] = _ts_to_nanos(rec["ts"])
+        except ValueError as exc:
+            raise LogError("ts", str(exc), row=row) from None
+        if not isinstance(rec["model"], str) or not rec["model"]:
+            raise LogError("model", f"expected a model name, got {rec['model']!r}", row=row)
+        out["model"] = rec["model"]
+        for k in ("prompt_tokens", "completion_tokens", *INT_EXTRAS):
+            v = rec.get(k, 0 if k in ("prompt_tokens", "completion_tokens") else None)
+            if v is None:
+                out[k] = None
+                continue
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise LogError(k, f"expected an integer >= 0, got {v!r}", row=row)
+            out[k] = int(v)
+        if rec.get("cost_nanos") is not None:
+            v = rec["cost_nanos"]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise LogError("cost_nanos", f"expected an integer >= 0, got {v!r}", row=row)
+            out["cost"] = int(v)
+        else:
+            v = rec.get("cost", 0)
+            try:
+                nanos = 0 if v is None else dollars_to_nanos(v)
+            except ValueError as exc:
+                raise LogError("cost", str(exc), row=row) from None
+            if nanos < 0:
+                raise LogError("cost", f"must be >= 0, got {v!r}", row=row)
+            out["cost"] = nanos
+        lat = rec.get("latency_ms")
+        if lat is None:
+            out["latency_ms"] = math.nan
+        else:
+            try:
+                latf = float(lat)
+            except (TypeError, ValueError):
+                raise LogError("latency_ms", f"expected milliseconds, got {lat!r}", row=row) from None
+            if isinstance(lat, bool) or math.isinf(latf) or latf < 0:
+                raise LogError("latency_ms", f"expected milliseconds >= 0, got {lat!r}", row=row)
+            out["latency_ms"] = latf
+        st = rec["status"]
+        if isinstance(st, bool) or not isinstance(st, (int, np.integer)) or not 0 <= st <= 999:
+            raise LogError("status", f"expected an HTTP status 0..999, got {st!r}", row=row)
+        out["status"] = int(st)
+        for k in STR_EXTRAS:
+            v = rec.get(k)
+            if v is not None and not isinstance(v, str):
+                raise LogError(k, f"expected a string, got {v!r}", row=row)
+            out[k] = v
+        tags = rec.get("request_tags")
+        try:
+            out["request_tags"] = normalize_tags([] if tags is None else tags, policy)
+        except TagError as exc:
+            raise LogError("request_tags", str(exc), row=row) from None
+        return out
+
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame, *, tags: str = "request_tags",
+                    policy: TagPolicy | None = None, trie: TagTrie | None = None) -> RequestLog:
+        """Build from a DataFrame with the record columns and a list-of-strings tag column
+        (``cost`` in dollars, or ``cost_nanos``).
+
+        >>> df = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
+        ...     "model": ["m", "m"], "prompt_tokens": [1, 2], "completion_tokens": [3, 4],
+        ...     "cost": [0.1, 0.2], "latency_ms": [5.0, 6.0], "status": [200, 404],
+        ...     "request_tags": [["a/b"], ["a", "c"]]})
+        >>> RequestLog.from_pandas(df).rollup(metrics=["requests"], sort="path")
+             depth parent  requests
+        tag
+        a        1   None         2
+        a/b      2      a         1
+        c        1   None         1
+        """
+        missing = [c for c in (*_REQUIRED, tags) if c not in df.columns]
+        if "cost" not in df.columns and "cost_nanos" not in df.columns:
+            missing.append("cost")
+        if missing:
+            raise LogError(missing[0], f"missing column (have {list(df.columns)})")
+        trie = TagTrie() if trie is None else trie
+        off, ids, dropped = _tags_to_csr(df[tags].tolist(), trie, policy, tags)
+        for c in ("prompt_tokens", "completion_tokens", "status"):
+            if df[c].isna().any():
+                raise LogError(c, "missing value", row=int(np.flatnonzero(df[c].isna())[0]))
+        extras = {}
+        for k in INT_EXTRAS:
+            if k in df.columns:
+                extras[k] = df[k].fillna(0).to_numpy()
+        for k in STR_EXTRAS:
+            if k in df.columns:
+                extras[k] = df[k].tolist()
+        costkw = ({"cost_nanos": df["cost_nanos"].to_numpy()} if "cost_nanos" in df.columns
+                  else {"cost": df["cost"].to_numpy(dtype=np.float64)})
+        ts = df["ts"]
+        log = cls.from_arrays(
+            ts=ts if isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.to_numpy(),
+            model=df["model"].tolist(), prompt_tokens=df["prompt_tokens"].to_numpy(),
+            completion_tokens=df["completion_tokens"].to_numpy(),
+            latency_ms=df["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan),
+            status=df["status"].to_numpy(), tag_offsets=off, tag_ids=ids, trie=trie,
+            extras=extras, **costkw)
+        log.dropped_tags = dropped
+        return log
+
+    @classmethod
+    def empty(cls) -> RequestLog:
+        """A log with no rows.
+
+        >>> len(RequestLog.empty())
+        0
+        """
+        z = np.zeros(0, dtype=np.int64)
+        return cls(ts=z, model_codes=z, models=(), prompt_tokens=z, completion_tokens=z,
+                   cost=z, latency_ms=np.zeros(0), status=z, tag_offsets=[0], tag_ids=z,
+                   trie=TagTrie())
+
+    # ---------------------------------------------------------------------------- basics
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"RequestLog({len(self)} requests, {self.tag_ids.size} tags, "
+                f"{len(self.trie)} nodes, {len(self.models)} models)")
+
+    def _replace(self, **cols) -> RequestLog:
+        base = dict(ts=self.ts, model_codes=self.model_codes, models=self.models,
+                    prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
+                    cost=self.cost, latency_ms=self.latency_ms, status=self.status,
+                    tag_offsets=self.tag_offsets, tag_ids=self.tag_ids, trie=self.trie,
+                    extras=self.extras)
+        base.update(cols)
+        return RequestLog(**base)
+
+    def __getitem__(self, sel: Any) -> RequestLog:
+        """Rows selected by a boolean mask, a slice or an array of row numbers.
+
+        >>> log = RequestLog.empty()
+        >>> len(log[np.zeros(0, dtype=bool)])
+        0
+        """
+        n = len(self)
+        if isinstance(sel, slice):
+            rows = np.arange(n)[sel]
+        else:
+            arr = np.asarray(sel)
+            if arr.dtype == bool:
+                if arr.shape != (n,):
+                    raise IndexError(f"boolean mask of length {arr.shape} for a log of {n} rows")
+                rows = np.flatnonzero(arr)
+            elif arr.dtype.kind in "iu":
+                rows = arr.astype(np.int64)
+                if rows.size and (rows.min() < -n or rows.max() >= n):
+                    raise IndexError(f"row numbers outside [-{n}, {n})")
+                rows = np.where(rows < 0, rows + n, rows)
+            else:
+                raise TypeError(f"cannot select rows with {type(sel).__name__}")
+        lens = np.diff(self.tag_offsets)[rows]
+        off = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lens, out=off[1:])
+        if rows.size == n and (rows.size == 0 or (rows == np.arange(n)).all()):
+            ids = self.tag_ids
+        else:
+            starts = self.tag_offsets[:-1][rows]
+            # gather the tag runs: position j of output run i is starts[i] + j
+            pos = np.repeat(starts - off[:-1], lens) + np.arange(off[-1])
+            ids = self.tag_ids[pos]
+        extras = {k: (v[0][rows], v[1]) if isinstance(v, tuple) else v[rows]
+                  for k, v in self.extras.items()}
+        return self._replace(ts=self.ts[rows], model_codes=self.model_codes[rows],
+                             prompt_tokens=self.prompt_tokens[rows],
+                             completion_tokens=self.completion_tokens[rows],
+                             cost=self.cost[rows], latency_ms=self.latency_ms[rows],
+                             status=self.status[rows], tag_offsets=off, tag_ids=ids,
+                             extras=extras)
+
+    @staticmethod
+    def concat(logs: Sequence[RequestLog]) -> RequestLog:
+        """Concatenate logs; tags of logs with other tries are remapped to one new trie.
+
+        >>> a = RequestLog.from_records([{"ts": 0, "model": "m", "prompt_tokens": 1,
+        ...     "completion_tokens": 0, "cost": 1, "latency_ms": 1, "status": 200,
+        ...     "request_tags": ["x/y"]}])
+        >>> b = RequestLog.from_records([{"ts": 1, "model": "n", "prompt_tokens": 1,
+        ...     "completion_tokens": 0, "cost": 1, "latency_ms": 1, "status": 200,
+        ...     "request_tags": ["z"]}])
+        >>> both = RequestLog.concat([a, b])
+        >>> len(both), both.to_pandas()["request_tags"].tolist()
+        (2, [['x/y'], ['z']])
+        """
+        logs = list(logs)
+        if not logs:
+            return RequestLog.empty()
+        trie = logs[0].trie.copy()
+        models: dict[str, int] = {}
+        parts: dict[str, list] = {k: [] for k in ("ts", "codes", "prompt", "completion", "cost",
+                                                  "lat", "status", "lens", "ids")}
+        extra_names = set().union(*(lg.extras for lg in logs))
+        ex_parts: dict[str, list] = {k: [] for k in extra_names}
+        for lg in logs:
+            remap = trie.merge(lg.trie) if lg.trie is not logs[0].trie else None
+            mmap = np.array([models.setdefault(m, len(models)) for m in lg.models],
+                            dtype=np.int32)
+            parts["ts"].append(lg.ts)
+            parts["codes"].append(mmap[lg.model_codes] if mmap.size else lg.model_codes)
+            parts["prompt"].append(lg.prompt_tokens)
+            parts["completion"].append(lg.completion_tokens)
+            parts["cost"].append(lg.cost)
+            parts["lat"].append(lg.latency_ms)
+            parts["status"].append(lg.status)
+            parts["lens"].append(np.diff(lg.tag_offsets))
+            parts["ids"].append(lg.tag_ids if remap is None else remap[lg.tag_ids])
+            for k in extra_names:
+                v = lg.extras.get(k)
+                if k in INT_EXTRAS:
+                    ex_parts[k].append(np.zeros(len(lg), np.int64) if v is None else v)
+                elif v is None:
+                    ex_parts[k].extend([None] * len(lg))
+                else:
+                    codes, vals = v
+                    ex_parts[k].extend(vals[c] if c >= 0 else None for c in codes.tolist())
+        lens = np.concatenate(parts["lens"])
+        off = np.zeros(lens.size + 1, dtype=np.int64)
+        np.cumsum(lens, out=off[1:])
+        extras = {k: (np.concatenate(v) if k in INT_EXTRAS else v) for k, v in ex_parts.items()}
+        return RequestLog(ts=np.concatenate(parts["ts"]),
+                          model_codes=np.concatenate(parts["codes"]), models=tuple(models),
+                          prompt_tokens=np.concatenate(parts["prompt"]),
+                          completion_tokens=np.concatenate(parts["completion"]),
+                          cost=np.concatenate(parts["cost"]),
+                          latency_ms=np.concatenate(parts["lat"]),
+                          status=np.concatenate(parts["status"]), tag_offsets=off,
+                          tag_ids=np.concatenate(parts["ids"]).astype(np.int32), trie=trie,
+                          extras=extras)
+
+    def tags_of(self, row: int) -> list[str]:
+        """The tags of one request, as paths.
+
+        >>> RequestLog.empty().tags_of(0)
+        Traceback (most recent call last):
+        ...
+        IndexError: row 0 outside a log of 0 rows
+        """
+        if not -len(self) <= row < len(self):
+            raise IndexError(f"row {row} outside a log of {len(self)} rows")
+        row %= len(self)
+        paths = self.trie.paths
+        return [paths[i] for i in self.tag_ids[self.tag_offsets[row]:self.tag_offsets[row + 1]]]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per request; ``request_tags`` as lists of paths, ``cost`` in dollars and
+        ``cost_nanos`` exact.
+
+        >>> list(RequestLog.empty().to_pandas().columns)[:4]
+        ['ts', 'model', 'prompt_tokens', 'completion_tokens']
+        """
+        paths = np.array(self.trie.paths, dtype=object)
+        tag_paths = paths[self.tag_ids] if self.tag_ids.size else np.zeros(0, dtype=object)
+        tag_lists = [tag_paths[a:b].tolist() for a, b in
+                     zip(self.tag_offsets[:-1].tolist(), self.tag_offsets[1:].tolist())]
+        models = np.array(self.models, dtype=object)
+        df = pd.DataFrame({
+            "ts": pd.to_datetime(self.ts, unit="ns", utc=True),
+            "model": pd.Series(models[self.model_codes] if len(self) else [], dtype=object),
+            "prompt_tokens": self.prompt_tokens.copy(),
+            "completion_tokens": self.completion_tokens.copy(),
+            "cost": self.cost / NANOS_PER_DOLLAR,
+            "cost_nanos": self.cost.copy(),
+            "latency_ms": self.latency_ms.copy(),
+            "status": self.status.copy(),
+            "request_tags": pd.Series(tag_lists, dtype=object),
+        })
+        for k, v in self.extras.items():
+            if isinstance(v, tuple):
+                vals = np.array(v[1] + (None,), dtype=object)
+                df[k] = pd.Series(vals[v[0]], dtype=object)
+            else:
+                df[k] = v.copy()
+        return df
+
+    def extra_strings(self, name: str) -> np.ndarray:
+        """A dictionary-encoded extra column (``request_id``, ``user``, ``key``) as strings.
+
+        >>> RequestLog.empty().extra_strings("user").tolist()
+        []
+        """
+        if name not in self.extras:
+            return np.full(len(self), None, dtype=object)
+        codes, vals = self.extras[name]
+        return np.array(vals + (None,), dtype=object)[codes]
+
+    # ---------------------------------------------------------------------------- queries
+    # (defined in tagcore.query, attached below to keep this module about data)
+
+
+from tagcore import query as _query  # noqa: E402
+
+for _name in ("totals", "rollup", "filter", "timeseries", "pivot", "top"):
+    setattr(RequestLog, _name, getattr(_query, _name))
