@@ -415,6 +415,17 @@ class TagTrie:
         return self._cached("roots", lambda: _frozen(np.array(self._root, dtype=np.int32)))
 
     @property
+    def preorder(self) -> np.ndarray:
+        """Each node's rank in path (depth-first) order, int32, read-only: a subtree's nodes
+        hold consecutive ranks, starting with the subtree's root.
+
+        >>> TagTrie(["b", "a/z"]).preorder.tolist()
+        [2, 0, 1]
+        """
+        return self._cached("preorder_rank",
+                            lambda: _frozen(self._preorder()[1].astype(np.int32)))
+
+    @property
     def paths(self) -> tuple[str, ...]:
         """All paths in id order."""
         return self._cached("paths", lambda: tuple(self._paths))
@@ -425,7 +436,11 @@ class TagTrie:
         if got is None:
             n = len(self._paths)
             paths = self._paths
-            order = np.array(sorted(range(n), key=lambda i: paths[i].split(SEP)), dtype=np.int32)
+            if "\x00" in "".join(paths):
+                keys: list[Any] = [q.split(SEP) for q in paths]
+            else:  # same order as comparing segment lists, since NUL sorts before any char
+                keys = [q.replace(SEP, "\x00") for q in paths]
+            order = np.array(sorted(range(n), key=keys.__getitem__), dtype=np.int32)
             rank = np.empty(n, dtype=np.int64)
             rank[order] = np.arange(n)
             size = np.ones(n, dtype=np.int64)

@@ -67,7 +67,7 @@ def bf_tree_order(paths, ids):
 
 # --- strategies ---------------------------------------------------------------------------------
 
-SEGMENTS = ["a", "b", "ab", "ba", "abc", "c", "x y", "é", "a-b", "A"]
+SEGMENTS = ["a", "b", "ab", "ba", "abc", "c", "x y", "é", "a-b", "A", "a\x00"]
 segment = st.sampled_from(SEGMENTS)
 path_st = st.lists(segment, min_size=1, max_size=4).map("/".join)
 paths_st = st.lists(path_st, max_size=25)
@@ -275,6 +275,8 @@ def test_tree_order():
     out = t.tree_order(ids)
     assert out.dtype == np.int32 and out.tolist() == [5, 5, 2, 0]
     assert ids.tolist() == [5, 0, 5, 2]  # input untouched
+    nul = TagTrie(["a\x00b", "a/c", "a"])  # a NUL in a path: the slower, general sort key
+    assert [nul.path(i) for i in nul.tree_order([0, 1, 2])] == ["a", "a/c", "a\x00b"]
     with pytest.raises(IndexError):
         t.tree_order([7])
     with pytest.raises(IndexError):
