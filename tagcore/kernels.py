@@ -63,29 +63,55 @@ def _metric_columns(n_rows: int, status, prompt, completion, cost, latency, ts):
     return cols
 
 
-def _depths(parents: np.ndarray) -> np.ndarray:
-    depth = np.zeros(parents.size, dtype=np.int64)
-    for i in range(parents.size):  # per node, not per row
-        depth[i] = 1 if parents[i] < 0 else depth[parents[i]] + 1
-    return depth
+def tree_arrays(parents) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(roots, depths, preorder)`` of a validated parent array (``TagTrie`` caches these).
+
+    >>> [a.tolist() for a in tree_arrays(np.array([-1, 0, -1, 1], dtype=np.int32))]
+    [[0, 0, 2, 0], [1, 2, 1, 3], [0, 1, 3, 2]]
+    """
+    n = parents.size
+    roots = np.arange(n, dtype=np.int32)
+    depths = np.ones(n, dtype=np.int32)
+    children: list[list[int]] = [[] for _ in range(n)]
+    top: list[int] = []
+    for i in range(n):  # per node; parent < child, so the parent's values are final
+        p = int(parents[i])
+        if p >= 0:
+            roots[i] = roots[p]
+            depths[i] = depths[p] + 1
+            children[p].append(i)
+        else:
+            top.append(i)
+    pre = np.empty(n, dtype=np.int32)
+    stack = top[::-1]
+    k = 0
+    while stack:
+        v = stack.pop()
+        pre[v] = k
+        k += 1
+        stack.extend(children[v][::-1])
+    return roots, depths, pre
 
 
-def _roots(parents: np.ndarray) -> np.ndarray:
-    roots = np.arange(parents.size, dtype=np.int32)
-    for i in range(parents.size):  # per node; parent < child so roots[parent] is final
-        if parents[i] >= 0:
-            roots[i] = roots[parents[i]]
-    return roots
+def _check_tree(tree, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    roots, depths, pre = (as_array(a, np.int32, name)
+                          for a, name in zip(tree, ("roots", "depths", "preorder")))
+    for a, name in ((roots, "roots"), (depths, "depths"), (pre, "preorder")):
+        check_length(a, n, name)
+    if n and (((roots < 0) | (roots >= n)).any() or (depths < 1).any()):
+        raise ValueError("tree: roots must be node ids and depths >= 1")
+    return roots, depths, pre
 
 
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
-                 roots=None, want_latency: bool = True, want_time: bool = True):
+                 tree=None, want_latency: bool = True, want_time: bool = True):
     """Per-node totals (each request once per node it or its tags' ancestors cover) and
     exact-tag ``self`` sums.
 
     Returns ``(self_acc, total, lat_self, lat_total)``: int64 arrays ``(n_nodes, 8)`` with the
     columns :data:`ICOLS` and float64 latency sums. ``first_ts``/``last_ts`` of a node that no
-    request reached are INT64_MAX/INT64_MIN.
+    request reached are INT64_MAX/INT64_MIN. ``tree`` may pass ``(roots, depths, preorder)``
+    when known (see :func:`tree_arrays`; they must belong to ``parents``).
 
     >>> s, t, _, _ = rollup_nodes([-1, 0, 0], [0, 2], [1, 2], [200], [10], [5], [7], [1.0], [0])
     >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
@@ -95,10 +121,7 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     off, idv = check_csr(offsets, ids, p.size)
     n = off.size - 1
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
-    rt = _roots(p) if roots is None else as_array(roots, np.int32, "roots")
-    check_length(rt, p.size, "roots")
-    if p.size and ((rt < 0) | (rt >= p.size)).any():
-        raise ValueError("roots: ids outside [0, n_nodes)")
+    rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p.size)
     nn = p.size
     self_acc = np.zeros((nn, 8), dtype=np.int64)
     self_acc[:, 6] = _I64_MAX
@@ -106,10 +129,11 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     fix = np.zeros((nn, 6), dtype=np.int64)
     lat_self = np.zeros(nn, dtype=np.float64)
     lat_fix = np.zeros(nn, dtype=np.float64)
-    stamp = np.full(nn, -1, dtype=np.int64)
     root_stamp = np.full(nn, -1, dtype=np.int64)
-    _rollup.rollup_nodes(p, rt, off, idv, st, pt, ct, cs, lat, tsv, want_latency, want_time,
-                         self_acc, fix, lat_self, lat_fix, stamp, root_stamp)
+    longest = int(np.diff(off).max()) if n else 0
+    scratch = np.zeros(max(longest, 1), dtype=np.int32)
+    _rollup.rollup_nodes(p, rt, dep, pre, off, idv, st, pt, ct, cs, lat, tsv, want_latency,
+                         want_time, self_acc, fix, lat_self, lat_fix, root_stamp, scratch)
     total = self_acc.copy()
     total[:, :6] += fix
     lat_total = lat_self + lat_fix

@@ -290,7 +290,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
             res = kernels.rollup_nodes(trie.parents, self.tag_offsets, self.tag_ids,
                                        self.status, self.prompt_tokens,
                                        self.completion_tokens, self.cost, self.latency_ms,
-                                       self.ts, roots=trie.roots, want_latency=want_lat,
+                                       self.ts, tree=(trie.roots, trie.depths, trie.preorder), want_latency=want_lat,
                                        want_time=want_time)
             self._cache[key] = res
         _, total, _, lat_total = res

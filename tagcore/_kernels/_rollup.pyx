@@ -4,12 +4,14 @@ Layout of the integer accumulators (one 64-byte row per node):
     0 requests, 1 errors, 2 prompt tokens, 3 completion tokens, 4 cost (nano-dollars),
     5 requests with a known latency, 6 first ts, 7 last ts.
 
-Algorithm: every request adds its metrics to the exact tags it carries (``self``). When the
-request's tags all have different roots, their ancestor chains are disjoint, so adding each
-tag's ``self`` up the tree (``propagate_up``) counts the request once per node. Only a request
-with two tags under one root needs care: it cancels its own tag entries in ``fix`` and instead
-writes the delta form of its covered set C (``+m`` at each node of C, ``-m`` at the node's
-parent), whose subtree sums are exactly ``m`` on C and 0 elsewhere.
+Algorithm: every request adds its metrics to the exact tags it carries (``self``); adding each
+node's ``self`` up the tree (``propagate_up``) then counts a request once at every node its
+tags reach, as long as its tags' ancestor chains are disjoint, which is the case when their
+roots differ. A request with several tags under one root would be counted twice where their
+chains meet. The union of root paths of nodes t_1..t_k sorted in DFS preorder has
+sum(depth(t_i)) - sum(depth(lca(t_i, t_i+1))) nodes, so writing ``-m`` at the LCA of each
+consecutive pair (in ``fix``, which is propagated too) makes every subtree sum exactly ``m`` on
+the covered nodes and 0 elsewhere. Only such requests pay for the sort and the LCA walks.
 """
 
 from libc.stdint cimport int32_t, int64_t
@@ -18,7 +20,8 @@ ctypedef int32_t id_t
 ctypedef int64_t off_t
 
 
-def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots,
+def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots, const id_t[::1] depths,
+                 const id_t[::1] preorder,
                  const off_t[::1] offsets, const id_t[::1] ids,
                  const int32_t[::1] status, const int64_t[::1] prompt,
                  const int64_t[::1] completion, const int64_t[::1] cost,
@@ -26,16 +29,17 @@ def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots,
                  bint want_latency, bint want_time,
                  int64_t[:, ::1] self_acc, int64_t[:, ::1] fix,
                  double[::1] lat_self, double[::1] lat_fix,
-                 int64_t[::1] stamp, int64_t[::1] root_stamp):
+                 int64_t[::1] root_stamp, id_t[::1] scratch):
     """Fill ``self_acc`` (n_nodes x 8) and ``fix`` (n_nodes x 6) for all rows.
 
     ``self_acc`` columns 6/7 must start at INT64_MAX/INT64_MIN, everything else at 0;
-    ``stamp`` and ``root_stamp`` (n_nodes) must start below 0. Returns the number of rows
-    that needed the overlap path.
+    ``root_stamp`` (n_nodes) must start below 0; ``scratch`` holds the longest row.
+    ``preorder`` is a DFS preorder rank of each node. Returns the number of rows that
+    needed the overlap path.
     """
     cdef Py_ssize_t n = offsets.shape[0] - 1
-    cdef Py_ssize_t r, j, j0, j1
-    cdef id_t t, v, p, rt
+    cdef Py_ssize_t r, j, j0, j1, k, a, b
+    cdef id_t t, u, v, rt, tmp
     cdef int64_t e, pt, ct, cs, lok, tsv, n_overlap = 0
     cdef double lat
     cdef bint overlap
@@ -76,39 +80,35 @@ def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots,
             if not overlap:
                 continue
             n_overlap += 1
-            for j in range(j0, j1):
-                t = ids[j]
-                fix[t, 0] -= 1
-                fix[t, 1] -= e
-                fix[t, 2] -= pt
-                fix[t, 3] -= ct
-                fix[t, 4] -= cs
+            # the row's tags in DFS preorder (insertion sort: rows are short)
+            k = j1 - j0
+            for a in range(k):
+                tmp = ids[j0 + a]
+                b = a - 1
+                while b >= 0 and preorder[scratch[b]] > preorder[tmp]:
+                    scratch[b + 1] = scratch[b]
+                    b -= 1
+                scratch[b + 1] = tmp
+            for a in range(k - 1):
+                u = scratch[a]
+                v = scratch[a + 1]
+                if roots[u] != roots[v]:
+                    continue
+                while depths[u] > depths[v]:
+                    u = parents[u]
+                while depths[v] > depths[u]:
+                    v = parents[v]
+                while u != v:
+                    u = parents[u]
+                    v = parents[v]
+                fix[u, 0] -= 1
+                fix[u, 1] -= e
+                fix[u, 2] -= pt
+                fix[u, 3] -= ct
+                fix[u, 4] -= cs
                 if lok:
-                    fix[t, 5] -= 1
-                    lat_fix[t] -= lat
-            for j in range(j0, j1):
-                v = ids[j]
-                while v >= 0 and stamp[v] != r:
-                    stamp[v] = r
-                    fix[v, 0] += 1
-                    fix[v, 1] += e
-                    fix[v, 2] += pt
-                    fix[v, 3] += ct
-                    fix[v, 4] += cs
-                    if lok:
-                        fix[v, 5] += 1
-                        lat_fix[v] += lat
-                    p = parents[v]
-                    if p >= 0:
-                        fix[p, 0] -= 1
-                        fix[p, 1] -= e
-                        fix[p, 2] -= pt
-                        fix[p, 3] -= ct
-                        fix[p, 4] -= cs
-                        if lok:
-                            fix[p, 5] -= 1
-                            lat_fix[p] -= lat
-                    v = p
+                    fix[u, 5] -= 1
+                    lat_fix[u] -= lat
     return n_overlap
 
 
