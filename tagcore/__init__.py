@@ -6,7 +6,19 @@
 """
 
 from tagcore import _kernels  # noqa: F401  (fails early, clearly, on a missing build)
+from tagcore.filters import Filter, FilterSyntaxError, exact, glob, parse_filter, tag
+from tagcore.formats import (
+    FormatError,
+    read_helicone_export,
+    read_langfuse_observations,
+    read_langfuse_traces,
+    read_litellm_spend_logs,
+    read_openai_log,
+    read_openrouter_activity,
+)
 from tagcore.gateway import extract_tags, parse_tags_header
+from tagcore.log import LogError, RequestLog, dollars_to_nanos
+from tagcore.prices import PriceTable
 from tagcore.tags import (
     DroppedTag,
     NormalizedTags,
@@ -16,7 +28,6 @@ from tagcore.tags import (
     normalize_tags,
     tags_from_mapping,
 )
-from tagcore.log import LogError, RequestLog, dollars_to_nanos
 from tagcore.trie import TagTrie
 
 __version__ = "0.1.0"
@@ -24,6 +35,12 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "TagTrie",
+    "Filter",
+    "FilterSyntaxError",
+    "exact",
+    "glob",
+    "parse_filter",
+    "tag",
     "LogError",
     "RequestLog",
     "dollars_to_nanos",
@@ -36,4 +53,12 @@ __all__ = [
     "normalize_tags",
     "parse_tags_header",
     "tags_from_mapping",
+    "PriceTable",
+    "FormatError",
+    "read_helicone_export",
+    "read_langfuse_observations",
+    "read_langfuse_traces",
+    "read_litellm_spend_logs",
+    "read_openai_log",
+    "read_openrouter_activity",
 ]
