@@ -260,6 +260,17 @@ def bucket_fixed(ts, origin: int, width: int, n_buckets: int, lo: int, hi: int) 
     return out
 
 
+def latency_order(latency) -> np.ndarray:
+    """Row numbers with a known (non-NaN) latency, by ascending latency (stable), int64.
+
+    >>> latency_order([3.0, float("nan"), 1.0]).tolist()
+    [2, 0]
+    """
+    lat = as_array(latency, np.float64, "latency_ms")
+    finite = np.flatnonzero(~np.isnan(lat))
+    return finite[np.argsort(lat[finite], kind="stable")].astype(np.int64)
+
+
 def quantile_ranks(counts, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """numpy's linear-method positions for quantiles ``qs`` over groups of ``counts`` values:
     ``(lower_rank, upper_rank, gamma)``, each shaped ``(len(counts), len(qs))``."""
@@ -329,19 +340,20 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     g = _check_groups(group, n, n_groups)
     nk = n_groups * n_keys
     if order is None:
-        finite = np.flatnonzero(~np.isnan(lat))
-        order = finite[np.argsort(lat[finite], kind="stable")]
+        order = latency_order(lat)
     else:
         order = as_array(order, np.int64, "order")
         if order.size and ((order < 0) | (order >= n)).any():
             raise ValueError("order: row numbers outside [0, n_rows)")
+    sorted_lat = lat[order]
+    grouped = group is not None
     seen = np.zeros(nk, dtype=np.int64)
     ptr = np.zeros(nk, dtype=np.int32)
     stamp = np.full(nk, -1, dtype=np.int64)
     if counts is None:
         targets0 = np.zeros((nk, 0), dtype=np.int64)
-        _quantile.quantile_pick(order, off, idv, p, walk, kon, g, n_keys, untagged_key, lat,
-                                targets0, np.zeros((nk, 0)), seen, ptr, stamp)
+        _quantile.quantile_pick(order, sorted_lat, off, idv, p, walk, kon, g, grouped, n_keys,
+                                untagged_key, targets0, np.zeros((nk, 0)), seen, ptr, stamp)
         counts = seen.copy()
         seen[:] = 0
         stamp[:] = -1
@@ -353,8 +365,8 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     idx = np.argsort(cat, axis=1, kind="stable")
     targets = np.ascontiguousarray(np.take_along_axis(cat, idx, axis=1))
     picked = np.full(targets.shape, np.nan)
-    _quantile.quantile_pick(order, off, idv, p, walk, kon, g, n_keys, untagged_key, lat,
-                            targets, picked, seen, ptr, stamp)
+    _quantile.quantile_pick(order, sorted_lat, off, idv, p, walk, kon, g, grouped, n_keys,
+                            untagged_key, targets, picked, seen, ptr, stamp)
     if not np.array_equal(seen, counts):
         raise ValueError("counts: do not match the number of values each key holds")
     values = np.empty_like(picked)
