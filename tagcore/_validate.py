@@ -56,7 +56,7 @@ def as_array(values, dtype, name: str, *, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def check_parents(parents) -> np.ndarray:
+def check_parents(parents, *, trusted: bool = False) -> np.ndarray:
     """Validate a parent array: int32, ``-1 <= parents[i] < i`` so walks up always end.
 
     >>> check_parents([-1, 0, 1]).tolist()
@@ -67,7 +67,7 @@ def check_parents(parents) -> np.ndarray:
     ValueError: parents: parent 2 of node 1 is not smaller than the node (must be -1 or < 1)
     """
     p = as_array(parents, np.int32, "parents")
-    if p.size:
+    if p.size and not trusted:
         idx = np.arange(p.size, dtype=np.int64)
         bad = (p < -1) | (p >= idx)
         if bad.any():
@@ -80,9 +80,14 @@ def check_parents(parents) -> np.ndarray:
 
 
 def check_csr(offsets, ids, n_nodes: int, *, n_rows: int | None = None,
-              names: tuple[str, str] = ("tag_offsets", "tag_ids")) -> tuple[np.ndarray, np.ndarray]:
+              names: tuple[str, str] = ("tag_offsets", "tag_ids"),
+              trusted: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Validate CSR arrays: offsets int64 from 0, non-decreasing, ending at ``len(ids)``;
     ids int32 in ``[0, n_nodes)``.
+
+    ``trusted=True`` is for the arrays of a built :class:`~tagcore.log.RequestLog`, which
+    were checked in full when it was built and are read-only since (its trie only grows):
+    then only the O(1) checks run.
 
     >>> o, i = check_csr([0, 2, 3], [0, 1, 1], 2)
     >>> check_csr([0, 2, 3], [0, 1, 5], 2)
@@ -99,6 +104,10 @@ def check_csr(offsets, ids, n_nodes: int, *, n_rows: int | None = None,
         raise ValueError(f"{on}: expected {n_rows + 1} entries (n_rows + 1), got {off.size}")
     if off[0] != 0:
         raise ValueError(f"{on}: must start at 0, starts at {int(off[0])}")
+    if trusted:
+        if off[-1] != idv.size:
+            raise ValueError(f"{on}: ends at {int(off[-1])} but {iname} holds {idv.size} ids")
+        return off, idv
     if off.size > 1:
         d = np.diff(off)
         if (d < 0).any():

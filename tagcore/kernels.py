@@ -104,7 +104,8 @@ def _check_tree(tree, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
-                 tree=None, want_latency: bool = True, want_time: bool = True):
+                 tree=None, want_latency: bool = True, want_time: bool = True,
+                 trusted: bool = False):
     """Per-node totals (each request once per node it or its tags' ancestors cover) and
     exact-tag ``self`` sums.
 
@@ -117,8 +118,8 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
     ([1, 1, 1], [0, 1, 1], [7, 7, 7])
     """
-    p = check_parents(parents)
-    off, idv = check_csr(offsets, ids, p.size)
+    p = check_parents(parents, trusted=trusted)
+    off, idv = check_csr(offsets, ids, p.size, trusted=trusted)
     n = off.size - 1
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
     rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p.size)
@@ -165,7 +166,8 @@ _MODES = {"full": 0, "split": 1, "primary": 2}
 
 
 def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completion, cost,
-                 latency, ts, *, mode: str = "full", group=None, n_groups: int = 1):
+                 latency, ts, *, mode: str = "full", group=None, n_groups: int = 1,
+                 trusted: bool = False):
     """Roll-up onto a set of disjoint nodes ("slots"; slot ``n_slots`` is ``(untagged)``).
 
     ``node_slot[v]`` is the slot whose subtree holds node ``v`` or -1; ``group[r]`` puts row
@@ -187,7 +189,7 @@ def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completi
     off = as_array(offsets, np.int64, "tag_offsets")
     idv = as_array(ids, np.int32, "tag_ids")
     s = as_array(node_slot, np.int32, "node_slot")
-    off, idv = check_csr(off, idv, s.size)
+    off, idv = check_csr(off, idv, s.size, trusted=trusted)
     s = _check_slots(s, s.size, n_slots, "node_slot")
     n = off.size - 1
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
@@ -206,7 +208,8 @@ def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completi
     return iacc.reshape(n_groups, width, 8), facc.reshape(n_groups, width, 5)
 
 
-def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values):
+def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values, *,
+                 trusted: bool = False):
     """Cross roll-up of two sets: ``out[a, b]`` sums ``values`` of the requests that hit both
     slot ``a`` of set A and slot ``b`` of set B (each request once per pair); ``count`` counts
     them.
@@ -216,7 +219,7 @@ def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values):
     ([[7]], [[1]])
     """
     sa = as_array(slot_a, np.int32, "slot_a")
-    off, idv = check_csr(offsets, ids, sa.size)
+    off, idv = check_csr(offsets, ids, sa.size, trusted=trusted)
     sa = _check_slots(sa, sa.size, n_a, "slot_a")
     sb = _check_slots(slot_b, sa.size, n_b, "slot_b")
     vals = as_array(values, np.int64, "values")
@@ -230,14 +233,14 @@ def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values):
     return out.reshape(n_a, n_b), cnt.reshape(n_a, n_b)
 
 
-def row_bits(offsets, ids, node_bits) -> np.ndarray:
+def row_bits(offsets, ids, node_bits, *, trusted: bool = False) -> np.ndarray:
     """OR of ``node_bits`` (uint64 per node) over each row's tags: one uint64 per row.
 
     >>> row_bits([0, 2, 2, 3], [0, 1, 1], np.array([1, 4], dtype=np.uint64)).tolist()
     [5, 0, 4]
     """
     bits = np.ascontiguousarray(node_bits, dtype=np.uint64)
-    off, idv = check_csr(offsets, ids, bits.size)
+    off, idv = check_csr(offsets, ids, bits.size, trusted=trusted)
     out = np.empty(off.size - 1, dtype=np.uint64)
     _select.row_bits(off, idv, bits, out)
     return out
@@ -276,12 +279,15 @@ def quantile_ranks(counts, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``(lower_rank, upper_rank, gamma)``, each shaped ``(len(counts), len(qs))``."""
     n = np.asarray(counts, dtype=np.float64)[:, None]
     q = np.asarray(qs, dtype=np.float64)[None, :]
-    # the same expression as numpy's _compute_virtual_index with alpha = beta = 1
-    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1
+    # numpy's "linear" method: virtual index (n - 1) * q, neighbours floor and floor + 1,
+    # both clamped to the last value at or past the end
+    virtual = (n - 1) * q
     lo = np.floor(virtual)
     gamma = virtual - lo
-    lo_i = np.clip(lo, 0, np.maximum(n - 1, 0)).astype(np.int64)
-    hi_i = np.clip(lo + 1, 0, np.maximum(n - 1, 0)).astype(np.int64)
+    last = np.maximum(n - 1, 0)
+    above = virtual >= n - 1
+    lo_i = np.where(above, last, np.clip(lo, 0, last)).astype(np.int64)
+    hi_i = np.where(above, last, np.clip(lo + 1, 0, last)).astype(np.int64)
     return lo_i, hi_i, gamma
 
 
@@ -298,7 +304,8 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None,
                     n_keys: int | None = None, group=None, n_groups: int = 1,
-                    untagged_key: int = -1, order=None, counts=None) -> np.ndarray:
+                    untagged_key: int = -1, order=None, counts=None,
+                    trusted: bool = False) -> np.ndarray:
     """Exact quantiles ``qs`` of ``latency`` per key (numpy's linear method), NaN where a key
     has no value.
 
@@ -319,14 +326,14 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     if key_of_node is None:
         if parents is None:
             raise ValueError("key_of_node or parents is required")
-        p = check_parents(parents)
+        p = check_parents(parents, trusted=trusted)
         nn = p.size
         kon = np.arange(nn, dtype=np.int32)
         n_keys = nn if n_keys is None else n_keys
     else:
         kon = as_array(key_of_node, np.int32, "key_of_node")
         nn = kon.size
-        p = check_parents(parents) if walk else np.full(nn, -1, dtype=np.int32)
+        p = check_parents(parents, trusted=trusted) if walk else np.full(nn, -1, dtype=np.int32)
         check_length(p, nn, "parents")
         if n_keys is None:
             n_keys = int(kon.max()) + 1 if kon.size else 0
@@ -334,7 +341,7 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
         raise ValueError(f"key_of_node: keys must be in [-1, {n_keys})")
     if untagged_key >= n_keys:
         raise ValueError(f"untagged_key: must be < n_keys={n_keys}")
-    off, idv = check_csr(offsets, ids, nn)
+    off, idv = check_csr(offsets, ids, nn, trusted=trusted)
     n = off.size - 1
     check_length(lat, n, "latency_ms")
     g = _check_groups(group, n, n_groups)

@@ -291,7 +291,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
                                        self.status, self.prompt_tokens,
                                        self.completion_tokens, self.cost, self.latency_ms,
                                        self.ts, tree=(trie.roots, trie.depths, trie.preorder), want_latency=want_lat,
-                                       want_time=want_time)
+                                       want_time=want_time, trusted=True)
             self._cache[key] = res
         _, total, _, lat_total = res
         keep = nodes[total[nodes, 0] > 0]
@@ -302,7 +302,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
             q = kernels.group_quantiles(
                 self.tag_offsets, self.tag_ids, self.latency_ms,
                 [L._QUANTILES[m] for m in qnames], parents=trie.parents,
-                order=_latency_order(self), counts=total[:, 5])
+                order=_latency_order(self), counts=total[:, 5], trusted=True)
             quant = {m: q[keep, i] for i, m in enumerate(qnames)}
         paths = trie.paths
         parents = trie.parents
@@ -311,20 +311,10 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
         par = [paths[p] if p >= 0 else None for p in parents[keep].tolist()]
         df = _frame(self, labels, depths[keep], par, total[keep], None, lat_total[keep], quant,
                     metrics, False, grand)
-        pos = np.empty(0) if sort != "path" else _tree_positions(trie, keep)
-        return _sort(df, sort, pos if sort == "path" else _tree_positions(trie, keep))
+        return _sort(df, sort, trie.preorder[keep])
     # split / primary: one set of sibling nodes plus (untagged)
     nodes = _set_nodes(self, under, level, attribution)
     return _set_rollup(self, nodes, attribution, metrics, sort, grand)
-
-
-def _tree_positions(trie, ids: np.ndarray) -> np.ndarray:
-    order = np.asarray(trie.tree_order(ids))
-    pos = np.empty(ids.size, dtype=np.int64)
-    where = {int(v): i for i, v in enumerate(ids.tolist())}
-    for rank, v in enumerate(order.tolist()):
-        pos[where[int(v)]] = rank
-    return pos
 
 
 def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
@@ -339,7 +329,7 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
     ns = nodes.size
     iacc, facc = kernels.rollup_slots(self.tag_offsets, self.tag_ids, slot, ns, self.status,
                                       self.prompt_tokens, self.completion_tokens, self.cost,
-                                      self.latency_ms, self.ts, mode=attribution)
+                                      self.latency_ms, self.ts, mode=attribution, trusted=True)
     iacc, facc = iacc[0], facc[0]
     keep = np.flatnonzero(iacc[:, 0] > 0)
     if keep.size == 0:
@@ -352,25 +342,24 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
             q = kernels.group_quantiles(off, ids, self.latency_ms, qv,
                                         key_of_node=np.arange(ns + 1, dtype=np.int32),
                                         n_keys=ns + 1, order=_latency_order(self),
-                                        counts=iacc[:, 5])
+                                        counts=iacc[:, 5], trusted=True)
         else:
             q = kernels.group_quantiles(self.tag_offsets, self.tag_ids, self.latency_ms, qv,
                                         key_of_node=slot, n_keys=ns + 1, untagged_key=ns,
-                                        order=_latency_order(self), counts=iacc[:, 5])
+                                        order=_latency_order(self), counts=iacc[:, 5],
+                                        trusted=True)
         quant = {m: q[keep, i] for i, m in enumerate(qnames)}
     paths = trie.paths
-    parents = trie.parents
-    labels, depth, par = [], [], []
-    for s in keep.tolist():
-        if s == ns:
-            labels.append(L.UNTAGGED)
-            depth.append(0)
-            par.append(None)
-        else:
-            v = int(nodes[s])
-            labels.append(paths[v])
-            depth.append(int(trie.depth(v)))
-            par.append(paths[parents[v]] if parents[v] >= 0 else None)
+    real = keep[keep < ns]
+    v = nodes[real]
+    pv = trie.parents[v]
+    labels = [paths[i] for i in v.tolist()]
+    depth = trie.depths[v].astype(np.int64).tolist()
+    par = [paths[p] if p >= 0 else None for p in pv.tolist()]
+    if keep.size > real.size:  # the (untagged) slot is the last one
+        labels.append(L.UNTAGGED)
+        depth.append(0)
+        par.append(None)
     df = _frame(self, labels, np.array(depth), par, iacc[keep], facc[keep], facc[keep, 4],
                 quant, metrics, split, grand)
     return _sort(df, sort, keep.astype(np.int64))  # slots are numbered in path order
@@ -633,7 +622,7 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
     iacc, facc = kernels.rollup_slots(self.tag_offsets, self.tag_ids, slot, ns, self.status,
                                       self.prompt_tokens, self.completion_tokens, self.cost,
                                       self.latency_ms, self.ts, mode=attribution, group=b,
-                                      n_groups=nb)
+                                      n_groups=nb, trusted=True)
     split = attribution == "split"
     if metric == "cost":
         vals = iacc[:, :, 4] / NANOS
@@ -685,7 +674,7 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     else:
         values = getattr(self, metric)
     out, _ = kernels.rollup_pairs(self.tag_offsets, self.tag_ids, sa, na.size, sb, nb.size,
-                                  values)
+                                  values, trusted=True)
     paths = self.trie.paths
     data = out / NANOS if metric == "cost" else out
     df = pd.DataFrame(data, index=pd.Index([paths[v] for v in na.tolist()], dtype=object),
