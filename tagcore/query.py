@@ -284,7 +284,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
         nodes = _select_nodes(self, under, level)
         if nodes.size == 0 or len(self) == 0:
             return _empty_frame(metrics, False)
-        key = ("nodes", want_lat, want_time)
+        key = ("nodes", want_lat, want_time, len(trie))  # a shared trie may grow
         res = self._cache.get(key)
         if res is None:
             res = kernels.rollup_nodes(trie.parents, self.tag_offsets, self.tag_ids,
@@ -711,37 +711,37 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
                                                 "cost_nanos", "share")]
     if metric not in sum_metrics:
         raise ValueError(f"metric: {metric!r} must be one of the summed metrics {sum_metrics}")
+    inner = list(dict.fromkeys([*sum_metrics, "cost_nanos"]))  # exact money inside
     if attribution == "full":
         nodes = _set_nodes(self, under, level, attribution, what="top")
         df = rollup(self, under=under, level=level if level is not None else
                     (self.trie.depth(nodes[0]) if nodes.size else None),
-                    metrics=sum_metrics) if nodes.size else _empty_frame(sum_metrics, False)
+                    metrics=inner) if nodes.size else _empty_frame(inner, False)
     else:
-        df = rollup(self, under=under, level=level, attribution=attribution,
-                    metrics=sum_metrics)
+        df = rollup(self, under=under, level=level, attribution=attribution, metrics=inner)
     df = df[df.index != L.UNTAGGED]
     df = df.sort_values(metric, ascending=False, kind="stable")
-    head, rest = df.iloc[:n], df.iloc[n:]
-    tot = totals(self, [m for m in sum_metrics if m != "share"])
-    other: dict[str, Any] = {"depth": 0, "parent": None}
-    for m in sum_metrics:
-        if m == "share":
-            continue
-        other[m] = tot[m] - head[m].sum()
-    if "cost" in other:
-        other["cost"] = other.get("cost_nanos", round(other["cost"] * NANOS)) / NANOS \
-            if "cost_nanos" in other else float(tot["cost"] - head["cost"].sum())
-    if "share" in sum_metrics:
-        grand = int(self.cost.sum())
-        other["share"] = (int(tot["cost_nanos"]) - int(head["cost_nanos"].sum())) / grand \
-            if grand and "cost_nanos" in head else 0.0
-    out = pd.concat([head, pd.DataFrame([other], index=pd.Index([L.OTHER], name="tag"))])
-    del rest
-    out = out.astype({m: df[m].dtype for m in sum_metrics if m in df})
-    if attribution == "split":
-        for m in ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens"):
-            if m in out:
-                out[m] = out[m].astype(np.float64)
+    head = df.iloc[:n]
+    counted = [m for m in inner if m not in ("share", "cost")]
+    if attribution == "full":
+        # nodes overlap: (other) holds the requests that none of the top n covers
+        top_ids = np.array([self.trie.id(p) for p in head.index], dtype=np.int32)
+        covered = (_node_slots(self, top_ids) >= 0).astype(np.uint64)
+        rest = kernels.row_bits(self.tag_offsets, self.tag_ids, covered, trusted=True) == 0
+        tot = totals(self[rest], counted) if len(self) else totals(self, counted)
+        other: dict[str, Any] = {m: tot[m] for m in counted}
+    else:
+        tot = totals(self, counted)
+        other = {m: tot[m] - head[m].sum() for m in counted}
+    other["cost"] = int(other["cost_nanos"]) / NANOS
+    grand = int(self.cost.sum())
+    other["share"] = int(other["cost_nanos"]) / grand if grand else 0.0
+    other.update(depth=0, parent=None)
+    row = pd.DataFrame([other], index=pd.Index([L.OTHER], name="tag"))
+    out = pd.concat([head, row[[c for c in head.columns]]]) if len(head) else \
+        row[[c for c in df.columns]]
+    out = out.astype({c: df[c].dtype for c in df.columns if c != "parent"})
+    out.index.name = "tag"
     return out[["depth", "parent", *metrics_order(sum_metrics, metrics)]]
 
 
