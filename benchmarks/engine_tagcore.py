@@ -1,0 +1,62 @@
+"""tagcore as a benchmark engine, with the same face as the peers in ``peers.py``.
+
+Written against the planned query API (issue 3): ``tagcore.read_parquet(path)`` gives a
+``RequestLog``; its ``rollup``, ``filter`` and ``timeseries`` return pandas frames that are
+converted here to the canonical shapes of ``reference.canonical``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from reference import Q2_FILTER, Q2_UNDER, Q3_DAYS, Q4_UNDER, canonical
+
+_METRICS = ["requests", "cost", "prompt_tokens", "completion_tokens"]
+
+
+def unavailable_reason() -> str | None:
+    """Why tagcore cannot run the benchmark yet, or None when it can."""
+    try:
+        import tagcore
+    except ImportError as e:  # a missing build raises a clear ImportError
+        return f"tagcore does not import: {e}"
+    if not hasattr(tagcore, "read_parquet"):
+        return "tagcore.read_parquet does not exist yet (issue 3)"
+    return None
+
+
+def _money(df: pd.DataFrame) -> pd.DataFrame:
+    """Dollars from the exact integer column when the frame has it."""
+    if "cost_nanos" in df.columns:
+        df = df.copy()
+        df["cost"] = df["cost_nanos"].to_numpy() / 1e9
+    return df
+
+
+class TagcorePeer:
+    name = "tagcore"
+    modules = ("tagcore",)
+
+    def prepare(self, path):
+        import tagcore
+
+        return tagcore.read_parquet(path)
+
+    def e2e(self, path, q):
+        return self.query(self.prepare(path), q)
+
+    def query(self, log, q):
+        if q == "Q1":
+            return canonical(_money(log.rollup(metrics=_METRICS)), q)
+        if q == "Q2":
+            return canonical(_money(log.filter(Q2_FILTER).rollup(under=Q2_UNDER, metrics=_METRICS)), q)
+        if q == "Q3":
+            wide = log.timeseries("1D", level=1, last=f"{Q3_DAYS}D")
+            wide = wide.loc[:, (wide != 0).any(axis=0)]
+            long = (wide.rename_axis("day").reset_index()
+                    .melt(id_vars="day", var_name="tag", value_name="cost"))
+            return canonical(long, q)
+        if q == "Q4":
+            return canonical(_money(log.rollup(under=Q4_UNDER, attribution="split", metrics=["cost"])), q)
+        if q == "Q5":
+            return canonical(log.rollup(level=1, metrics=["latency_p50", "latency_p95"]), q)
+        raise ValueError(q)
