@@ -34,7 +34,8 @@ from tagcore.trie import TagTrie
 __all__ = ["LogError", "RequestLog", "dollars_to_nanos"]
 
 NANOS_PER_DOLLAR = 10**9
-INT_EXTRAS = ("cached_tokens", "reasoning_tokens")
+_I64 = 2**63 - 1
+INT_EXTRAS = ("cached_tokens", "reasoning_tokens", "usage_unknown", "unpriced")  # last two: 0/1 flags (recorder)
 STR_EXTRAS = ("request_id", "user", "key")
 _REQUIRED = ("ts", "model", "prompt_tokens", "completion_tokens", "latency_ms", "status")
 
@@ -179,9 +180,12 @@ def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | No
     return np.asarray(offsets, dtype=np.int64), np.asarray(ids, dtype=np.int32), dropped
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
+def _readonly(a: np.ndarray, fresh: bool = False) -> np.ndarray:
+    """``a`` frozen; a writable array that may belong to the caller is copied first, so the
+    log never shares mutable memory (and never freezes the caller's array)."""
     if a.flags.writeable:
-        a = a if a.base is None and a.flags.owndata else a.copy()
+        if not fresh:
+            a = a.copy()
         a.setflags(write=False)
     return a
 
@@ -256,8 +260,9 @@ class RequestLog:
     def __init__(self, *, ts, model_codes, models, prompt_tokens, completion_tokens, cost,
                  latency_ms, status, tag_offsets, tag_ids, trie: TagTrie,
                  extras: Mapping[str, Any] | None = None, dropped_rows: int = 0,
-                 dropped_tags: int = 0, problems: Sequence[str] = ()):
-        """Validate the columns and freeze them. Prefer the ``from_*`` constructors."""
+                 dropped_tags: int = 0, problems: Sequence[str] = (), _fresh: bool = False):
+        """Validate the columns and freeze them (copying writable arrays unless ``_fresh``
+        says they were made for this log). Prefer the ``from_*`` constructors."""
         if not isinstance(trie, TagTrie):
             raise TypeError(f"trie: expected a TagTrie, got {type(trie).__name__}")
         ts = as_array(ts, np.int64, "ts")
@@ -297,24 +302,24 @@ class RequestLog:
                 if n and (a < 0).any():
                     i = int(np.flatnonzero(a < 0)[0])
                     raise LogError(name, f"must be >= 0, got {int(a[i])}", row=i)
-                ex[name] = _readonly(a)
+                ex[name] = _readonly(a, _fresh)
             else:
                 c, vals = val if isinstance(val, tuple) else _dict_encode(val, name)
                 c = as_array(c, np.int32, name)
                 check_length(c, n, name)
                 if n and ((c < -1) | (c >= len(vals))).any():
                     raise LogError(name, "dictionary code out of range")
-                ex[name] = (_readonly(c), tuple(vals))
-        self.ts = _readonly(ts)
-        self.model_codes = _readonly(codes)
+                ex[name] = (_readonly(c, _fresh), tuple(vals))
+        self.ts = _readonly(ts, _fresh)
+        self.model_codes = _readonly(codes, _fresh)
         self.models = models
-        self.prompt_tokens = _readonly(cols["prompt_tokens"])
-        self.completion_tokens = _readonly(cols["completion_tokens"])
-        self.cost = _readonly(cols["cost"])
-        self.latency_ms = _readonly(lat)
-        self.status = _readonly(st)
-        self.tag_offsets = _readonly(off)
-        self.tag_ids = _readonly(ids)
+        self.prompt_tokens = _readonly(cols["prompt_tokens"], _fresh)
+        self.completion_tokens = _readonly(cols["completion_tokens"], _fresh)
+        self.cost = _readonly(cols["cost"], _fresh)
+        self.latency_ms = _readonly(lat, _fresh)
+        self.status = _readonly(st, _fresh)
+        self.tag_offsets = _readonly(off, _fresh)
+        self.tag_ids = _readonly(ids, _fresh)
         self.trie = trie
         self.extras = ex
         self.dropped_rows = int(dropped_rows)
@@ -373,7 +378,7 @@ class RequestLog:
         ...     "completion_tokens": 0, "cost": 0, "latency_ms": 1, "status": 200}])
         Traceback (most recent call last):
         ...
-        tagcore.log.LogError: row 0, column prompt_tokens: expected an integer >= 0, got -1
+        tagcore.log.LogError: row 0, column prompt_tokens: expected an integer in [0, 2**63), got -1
         """
         if on_error not in ("raise", "drop"):
             raise ValueError(f"on_error: expected 'raise' or 'drop', got {on_error!r}")
@@ -427,7 +432,8 @@ class RequestLog:
                    status=np.array(cols["status"], dtype=np.int32),
                    tag_offsets=np.array(offsets, dtype=np.int64),
                    tag_ids=np.array(ids, dtype=np.int32), trie=trie, extras=extras,
-                   dropped_rows=dropped, dropped_tags=dropped_tags, problems=problems)
+                   dropped_rows=dropped, dropped_tags=dropped_tags, problems=problems,
+                   _fresh=True)
 
     @staticmethod
     def _parse_record(row: int, rec: Mapping[str, Any], policy: TagPolicy | None) -> dict:
@@ -439,8 +445,11 @@ class RequestLog:
                 raise LogError(k, "missing", row=row)
         try:
             out["ts"] = _ts_to_nanos(rec["ts"])
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise LogError("ts", str(exc), row=row) from None
+        if not -_I64 <= out["ts"] <= _I64:
+            raise LogError("ts", f"{rec['ts']!r} is outside the int64 nanosecond range "
+                           "(epoch milliseconds given as seconds?)", row=row)
         if not isinstance(rec["model"], str) or not rec["model"]:
             raise LogError("model", f"expected a model name, got {rec['model']!r}", row=row)
         out["model"] = rec["model"]
@@ -451,13 +460,14 @@ class RequestLog:
                 continue
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise LogError(k, f"expected an integer >= 0, got {v!r}", row=row)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= _I64:
+                raise LogError(k, f"expected an integer in [0, 2**63), got {v!r}", row=row)
             out[k] = int(v)
         if rec.get("cost_nanos") is not None:
             v = rec["cost_nanos"]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise LogError("cost_nanos", f"expected an integer >= 0, got {v!r}", row=row)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= _I64:
+                raise LogError("cost_nanos", f"expected an integer in [0, 2**63), got {v!r}",
+                               row=row)
             out["cost"] = int(v)
         else:
             v = rec.get("cost", 0)
@@ -465,8 +475,9 @@ class RequestLog:
                 nanos = 0 if v is None else dollars_to_nanos(v)
             except ValueError as exc:
                 raise LogError("cost", str(exc), row=row) from None
-            if nanos < 0:
-                raise LogError("cost", f"must be >= 0, got {v!r}", row=row)
+            if not 0 <= nanos <= _I64:
+                raise LogError("cost", f"must be >= 0 and below 2**63 nano-dollars, got {v!r}",
+                               row=row)
             out["cost"] = nanos
         lat = rec.get("latency_ms")
         if lat is None:
@@ -570,7 +581,7 @@ class RequestLog:
                     tag_offsets=self.tag_offsets, tag_ids=self.tag_ids, trie=self.trie,
                     extras=self.extras)
         base.update(cols)
-        return RequestLog(**base)
+        return RequestLog(**base, _fresh=True)
 
     def __getitem__(self, sel: Any) -> RequestLog:
         """Rows selected by a boolean mask, a slice or an array of row numbers.
@@ -671,7 +682,7 @@ class RequestLog:
                           latency_ms=np.concatenate(parts["lat"]),
                           status=np.concatenate(parts["status"]), tag_offsets=off,
                           tag_ids=np.concatenate(parts["ids"]).astype(np.int32), trie=trie,
-                          extras=extras)
+                          extras=extras, _fresh=True)
 
     def tags_of(self, row: int) -> list[str]:
         """The tags of one request, as paths.

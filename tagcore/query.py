@@ -169,26 +169,17 @@ def _frame(log: RequestLog, labels: list[str], depth: np.ndarray, parent: list[A
     return df
 
 
-def _sort(df: pd.DataFrame, sort: str, tree_pos: np.ndarray | None) -> pd.DataFrame:
+def _sort(df: pd.DataFrame, sort: str, tree_pos: np.ndarray, cost: np.ndarray) -> pd.DataFrame:
+    """Rows by ``cost`` (nano-dollars per row) descending, ties in path order; or in path
+    (tree) order; or by a metric column descending."""
     if sort == "path":
-        if tree_pos is None:
-            return df
         return df.iloc[np.argsort(tree_pos, kind="stable")]
     if sort == "cost":
-        if "cost_nanos" in df:
-            key = df["cost_nanos"].to_numpy()
-        elif "cost" in df:
-            key = df["cost"].to_numpy()
-        else:
-            key = None
-        if key is None:
-            return _sort(df, "path", tree_pos)
-        pos = tree_pos if tree_pos is not None else np.arange(len(df))
-        order = np.lexsort((pos, -key.astype(np.float64) if key.dtype.kind == "f" else -key))
-        return df.iloc[order]
-    if sort in df.columns:
-        return df.sort_values(sort, ascending=False, kind="stable")
-    raise ValueError(f"sort: expected 'cost', 'path' or a metric column, got {sort!r}")
+        return df.iloc[np.lexsort((tree_pos, -np.asarray(cost, dtype=np.int64)))]
+    if sort in df.columns and sort not in ("depth", "parent"):
+        return df.iloc[np.lexsort((tree_pos, -df[sort].to_numpy(dtype=np.float64)))]
+    raise ValueError(f"sort: expected 'cost', 'path' or a metric column of the frame, "
+                     f"got {sort!r}")
 
 
 def _wants(metrics: Sequence[str]) -> tuple[bool, bool, list[str]]:
@@ -311,7 +302,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
         par = [paths[p] if p >= 0 else None for p in parents[keep].tolist()]
         df = _frame(self, labels, depths[keep], par, total[keep], None, lat_total[keep], quant,
                     metrics, False, grand)
-        return _sort(df, sort, trie.preorder[keep])
+        return _sort(df, sort, trie.preorder[keep], total[keep, 4])
     # split / primary: one set of sibling nodes plus (untagged)
     nodes = _set_nodes(self, under, level, attribution)
     return _set_rollup(self, nodes, attribution, metrics, sort, grand)
@@ -362,7 +353,7 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
         par.append(None)
     df = _frame(self, labels, np.array(depth), par, iacc[keep], facc[keep], facc[keep, 4],
                 quant, metrics, split, grand)
-    return _sort(df, sort, keep.astype(np.int64))  # slots are numbered in path order
+    return _sort(df, sort, keep.astype(np.int64), iacc[keep, 4])  # slots are in path order
 
 
 def _primary_csr(self: RequestLog, slot: np.ndarray, ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -537,7 +528,10 @@ def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
     is_tick = isinstance(off, pd.offsets.Tick) and not (name == "D" or name.endswith("D"))
     if is_tick:
         width = int(pd.Timedelta(off).value)
-        origin = (lo + 1) // width * width
+        # aligned to the local day start of the window (pandas' origin="start_day"), so
+        # hours are local hours in zones with half-hour offsets too
+        d0 = int(first.normalize().tz_convert("UTC").value)
+        origin = d0 + (lo + 1 - d0) // width * width
         nb = (hi - origin) // width + 1
         starts = pd.date_range(pd.Timestamp(origin, unit="ns", tz="UTC"), periods=int(nb),
                                freq=pd.Timedelta(width, unit="ns")).tz_convert(tz)
@@ -615,6 +609,8 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
         level = 1
     nodes = _set_nodes(self, under, level, attribution, what="timeseries")
     w = window(self, since, until, last, now)
+    if len(self) == 0 and now is None:
+        w = None  # no data and no "now": no window to lay buckets in
     b, starts = _buckets(self, freq, w, tz)
     nb = len(starts)
     slot = _node_slots(self, nodes)
