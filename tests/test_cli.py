@@ -1,0 +1,528 @@
+"""The ``tagcore`` command, run in-process with ``main([...])`` and twice as a real process.
+
+Expected numbers come from plain pandas over ``load_sample().to_pandas()``, not from the query
+API, except where a test checks that machine output equals the API's frame.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tagcore as tc
+from tagcore import cli
+from tagcore.cli import main
+from tagcore.sample import load_sample
+
+WEEK = pd.Timedelta(days=7)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def run(capsys, *args: str, stdin: bytes | None = None, monkeypatch=None):
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def sample() -> tc.RequestLog:
+    return load_sample()
+
+
+@pytest.fixture(scope="module")
+def df(sample) -> pd.DataFrame:
+    return sample.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def week(df) -> pd.DataFrame:
+    now = df["ts"].max()
+    return df[(df["ts"] > now - WEEK) & (df["ts"] <= now)]
+
+
+def dollars(nanos: int) -> str:
+    return f"${nanos / 1e9:,.2f}"
+
+
+def covers(tags: list[str], path: str) -> bool:
+    return any(t == path or t.startswith(path + "/") for t in tags)
+
+
+def oracle_level1(frame: pd.DataFrame) -> dict[str, tuple[int, int, int]]:
+    """(requests, errors, cost_nanos) per top-level tag, full attribution, by plain Python."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for tags, status, cost in zip(frame["request_tags"], frame["status"], frame["cost_nanos"]):
+        for dim in {t.split("/")[0] for t in tags}:
+            acc = out[dim]
+            acc[0] += 1
+            acc[1] += int(status >= 400)
+            acc[2] += int(cost)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def oracle_split(frame: pd.DataFrame, dim: str) -> dict[str, float]:
+    """Split cost (dollars) per child of ``dim``; requests without one go to (untagged)."""
+    out: dict[str, float] = defaultdict(float)
+    for tags, cost in zip(frame["request_tags"], frame["cost_nanos"]):
+        kids = {"/".join(t.split("/")[:2]) for t in tags if t.startswith(dim + "/")}
+        for k in kids or {"(untagged)"}:
+            out[k] += cost / 1e9 / len(kids or {1})
+    return dict(out)
+
+
+def section(out: str, title: str) -> list[str]:
+    """The data rows of the table under the line starting with ``title``."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 3:]:
+        if not line.strip() or not line.startswith("  "):
+            break
+        rows.append(line)
+    return rows
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+RECORDS = [
+    {"ts": "2026-03-01T10:00:00Z", "model": "gpt-4o", "prompt_tokens": 100,
+     "completion_tokens": 10, "cost": 0.25, "latency_ms": 100.0, "status": 200,
+     "request_tags": ["customer/acme", "env/production"]},
+    {"ts": "2026-03-02T10:00:00Z", "model": "gpt-4o-mini", "prompt_tokens": 50,
+     "completion_tokens": 5, "cost": 0.5, "latency_ms": 80.0, "status": 500,
+     "request_tags": ["customer/globex", "env/staging"]},
+    {"ts": "2026-03-03T10:00:00Z", "model": "gpt-4o", "prompt_tokens": 10,
+     "completion_tokens": 1, "cost": 1.0, "latency_ms": None, "status": 200,
+     "request_tags": ["customer/acme", "env/staging", "=HYPERLINK(\"x\")"]},
+]
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def test_report_overview_numbers(capsys, df, week):
+    rc, out, err = run(capsys, "report")
+    assert rc == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("tagcore report: bundled sample")
+    head = "\n".join(lines[:8])
+    assert f"{len(df):,} requests" in head
+    assert dollars(int(df["cost_nanos"].sum())) in head
+    assert "last 7 days" in head
+    n = len(week)
+    errors = int((week["status"] >= 400).sum())
+    assert f"Requests  {n:,} of {len(df):,}" in head
+    assert f"{errors:,} errors" in head
+    assert f"Cost      {dollars(int(week['cost_nanos'].sum()))}" in head
+    # level 1, full attribution, in the window
+    want = oracle_level1(week)
+    rows = section(out, "Where the money went")
+    costs = [want[r.split()[0]][2] for r in rows]
+    assert costs == sorted(costs, reverse=True)
+    assert len(rows) == min(len(want), 12)
+    for r in rows:
+        name, req, errs, _tokens, cost, share = r.split()[:6]
+        assert (int(req.replace(",", "")), int(errs)) == want[name][:2]
+        assert cost == dollars(want[name][2])
+        assert share == f"{100 * want[name][2] / week['cost_nanos'].sum():.1f}%"
+    # top customers and features by split cost; (other) makes them add up
+    for dim in ("customer", "feature"):
+        split = oracle_split(week, dim)
+        rows = section(out, f"Top {dim}s")
+        ranked = sorted((k for k in split if k != "(untagged)"), key=lambda k: -split[k])
+        assert [r.split()[0] for r in rows] == ranked[:5] + ["(other)"]
+        for r in rows[:-1]:
+            assert r.split()[4] == f"${split[r.split()[0]]:,.2f}"
+        rest = sum(v for k, v in split.items() if k not in ranked[:5])
+        assert rows[-1].split()[4] == f"${rest:,.2f}"
+    assert section(out, "Top customers")[0].split()[0] == "customer/acme"
+    # by model: plain group-by
+    by_model = week.groupby("model")["cost_nanos"].sum().sort_values(ascending=False)
+    rows = section(out, "By model")
+    assert [r.split()[0] for r in rows] == list(by_model.index)
+    assert [r.split()[4] for r in rows] == [dollars(int(v)) for v in by_model]
+    # a roll-up by level and how to drill in
+    assert "Roll-up by level: org" in out
+    assert "tagcore report --under customer --level 2 --attribution split" in out
+    assert 'tagcore filter "customer/acme & ~env/staging"' in out
+    assert "tagcore timeseries --freq 1D --level 1" in out
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_report_custom_rollup_table(capsys, week):
+    rc, out, _ = run(capsys, "report", "--under", "customer", "--level", "2",
+                     "--attribution", "split")
+    assert rc == 0
+    split = oracle_split(week, "customer")
+    rows = section(out, "Usage by tag, under customer at level 2")
+    assert {r.split()[0] for r in rows} == set(split)
+    for r in rows:
+        assert r.split()[4] == f"${split[r.split()[0]]:,.2f}"
+    assert "rows add up" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_report_tree_and_window(capsys, df):
+    rc, out, _ = run(capsys, "report", "--under", "org", "--sort", "path", "--last", "30D")
+    assert rc == 0
+    now = df["ts"].max()
+    month = df[df["ts"] > now - pd.Timedelta(days=30)]
+    assert f"Requests  {len(month):,} of" in out
+    org = sum(int(c) for t, c in zip(month["request_tags"], month["cost_nanos"])
+              if covers(t, "org"))
+    rows = section(out, "Usage by tag, under org")
+    assert rows[0].split()[0] == "org" and rows[0].split()[4] == dollars(org)
+    assert any(r.startswith("        ranker") for r in rows)  # indented by depth
+
+
+def test_report_csv_equals_api_and_oracle(capsys, sample, week):
+    rc, out, err = run(capsys, "report", "--format", "csv")
+    assert rc == 0 and err == ""
+    got = pd.read_csv(io.StringIO(out)).set_index("tag")
+    api = sample.filter(last="7D").rollup()
+    assert list(got.index) == list(api.index)
+    for c in ("depth", "requests", "errors", "total_tokens", "cost_nanos"):
+        assert got[c].tolist() == api[c].tolist(), c
+    assert got["cost"].tolist() == api["cost"].tolist()
+    want = oracle_level1(week)
+    lvl1 = got[got["depth"] == 1]
+    assert {k: (int(r.requests), int(r.errors), int(r.cost_nanos))
+            for k, r in lvl1.iterrows()} == want
+
+
+def test_report_json_split_adds_up(capsys, sample, week):
+    rc, out, _ = run(capsys, "report", "--under", "customer", "--attribution", "split",
+                     "--format", "json")
+    assert rc == 0
+    recs = json.loads(out)
+    api = sample.filter(last="7D").rollup(under="customer", attribution="split")
+    assert [r["tag"] for r in recs] == list(api.index)
+    assert [r["cost_nanos"] for r in recs] == api["cost_nanos"].tolist()
+    assert sum(r["cost_nanos"] for r in recs) == int(week["cost_nanos"].sum())
+    split = oracle_split(week, "customer")
+    for r in recs:
+        assert math.isclose(r["cost"], split[r["tag"]], rel_tol=1e-9, abs_tol=1e-8)
+    assert recs[0]["first_seen"].startswith("20")  # ISO times
+
+
+def test_report_by_model_and_top(capsys, sample):
+    rc, out, _ = run(capsys, "report", "--level", "1", "--by", "model", "--format", "csv",
+                     "--last", "all")
+    assert rc == 0
+    got = pd.read_csv(io.StringIO(out))
+    api = sample.rollup(level=1, by="model").reset_index()
+    assert got[["model", "tag"]].values.tolist() == api[["model", "tag"]].values.tolist()
+    assert got["cost_nanos"].tolist() == api["cost_nanos"].tolist()
+    rc, out, _ = run(capsys, "report", "--under", "feature", "--attribution", "split",
+                     "--top", "2", "--format", "json")
+    recs = json.loads(out)
+    assert [r["tag"] for r in recs][-1] == "(other)" and len(recs) == 3
+    assert sum(r["cost_nanos"] for r in recs) == int(sample.filter(last="7D").cost.sum())
+
+
+def test_parquet_output(capsys, tmp_path, sample):
+    pytest.importorskip("pyarrow")
+    dest = tmp_path / "r.parquet"
+    rc, out, _ = run(capsys, "report", "--level", "1", "--format", "parquet", "-o", str(dest))
+    assert rc == 0 and out == ""
+    got = pd.read_parquet(dest).set_index("tag")
+    assert got["cost_nanos"].tolist() == sample.filter(last="7D").rollup(level=1)[
+        "cost_nanos"].tolist()
+
+
+def test_output_file(capsys, tmp_path):
+    dest = tmp_path / "report.txt"
+    rc, out, _ = run(capsys, "report", "-o", str(dest))
+    assert rc == 0 and out == ""
+    assert dest.read_text(encoding="utf-8").startswith("tagcore report: bundled sample")
+
+
+def test_csv_is_spreadsheet_safe(capsys, tmp_path):
+    path = write_jsonl(tmp_path / "evil.jsonl", RECORDS)
+    rc, out, err = run(capsys, "report", str(path), "--format", "csv", "--last", "all")
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    tags = [r["tag"] for r in rows]
+    assert "'=HYPERLINK(\"x\")" in tags and "=HYPERLINK(\"x\")" not in tags
+    assert all(not t.startswith(("=", "+", "-", "@")) for t in tags)
+
+
+# ----------------------------------------------------------------------------- filter
+
+
+def test_filter_on_sample_csv_matches_plain_python(capsys, df):
+    expr = "customer/acme & ~env/staging"
+    want = sum(1 for t in df["request_tags"] if covers(t, "customer/acme")
+               and not covers(t, "env/staging"))
+    rc, out, err = run(capsys, "filter", expr, "--format", "csv")
+    assert rc == 0 and err == ""
+    got = pd.read_csv(io.StringIO(out))
+    assert len(got) == want
+    assert all("customer/acme" in json.loads(t) for t in got["request_tags"])
+    rc, out, _ = run(capsys, "filter", expr)
+    assert f"{want:,} of {len(df):,} requests match {expr}" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_filter_json_lines_read_back(capsys, df, tmp_path):
+    rc, out, _ = run(capsys, "filter", "beta | asia", "--format", "json")
+    assert rc == 0
+    recs = [json.loads(line) for line in out.splitlines()]
+    want = df[[covers(t, "beta") or covers(t, "asia") for t in df["request_tags"]]]
+    assert len(recs) == len(want)
+    assert sum(r["cost_nanos"] for r in recs) == int(want["cost_nanos"].sum())
+    path = tmp_path / "f.jsonl"
+    path.write_text(out, encoding="utf-8")
+    rc, out, _ = run(capsys, "report", str(path), "--last", "all", "--format", "json",
+                     "--level", "1")
+    assert sum(r["requests"] for r in json.loads(out) if r["tag"] == "beta") == \
+        sum(covers(t, "beta") for t in want["request_tags"])
+
+
+def test_filter_file_and_expression(capsys, tmp_path):
+    path = write_jsonl(tmp_path / "logs.jsonl", RECORDS)
+    rc, out, err = run(capsys, "filter", str(path), "customer/acme & ~env/staging",
+                       "--format", "csv")
+    assert rc == 0, err
+    got = pd.read_csv(io.StringIO(out))
+    assert got["cost"].tolist() == [0.25]
+    rc, out, _ = run(capsys, "filter", str(path), "--status", "error", "--format", "json")
+    assert [json.loads(x)["status"] for x in out.splitlines()] == [500]
+    rc, out, _ = run(capsys, "filter", str(path), "env", "--model", "gpt-4o")
+    assert "2 of 3 requests match env" in out
+
+
+def test_stdin(capsys, monkeypatch):
+    data = "".join(json.dumps(r) + "\n" for r in RECORDS).encode()
+    rc, out, err = run(capsys, "report", "-", "--last", "all", stdin=data,
+                       monkeypatch=monkeypatch)
+    assert rc == 0, err
+    assert out.startswith("tagcore report: <stdin>")
+    assert "Requests  3, 1 error (33.3%)" in out
+    assert "Cost      $1.75" in out
+    rc, out, err = run(capsys, "filter", "-", "env/staging", "--format", "csv", stdin=data,
+                       monkeypatch=monkeypatch)
+    assert rc == 0, err
+    assert len(pd.read_csv(io.StringIO(out))) == 2
+
+
+# ----------------------------------------------------------------------------- timeseries, pivot
+
+
+def test_timeseries_json_equals_api_and_oracle(capsys, sample, df):
+    rc, out, _ = run(capsys, "timeseries", "--freq", "1D", "--level", "1", "--format", "json")
+    assert rc == 0
+    got = pd.DataFrame(json.loads(out))
+    api = sample.timeseries("1D", level=1)
+    assert len(got) == len(api)
+    assert pd.to_datetime(got["ts"]).tolist() == list(api.index)
+    for c in api.columns:
+        assert got[c].tolist() == api[c].tolist()
+    day = df["ts"].dt.floor("D")
+    cust = df[[covers(t, "customer") for t in df["request_tags"]]]
+    want = cust.groupby(day[cust.index])["cost_nanos"].sum() / 1e9
+    by_day = dict(zip(pd.to_datetime(got["ts"]), got["customer"]))
+    for d, v in want.items():
+        assert math.isclose(by_day[d], v, rel_tol=1e-12)
+
+
+def test_timeseries_table(capsys):
+    rc, out, _ = run(capsys, "timeseries", "--under", "customer", "--freq", "1W")
+    assert rc == 0
+    assert "  bucket" in out and "acme" in out and "total" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_pivot(capsys, sample, df):
+    rc, out, _ = run(capsys, "pivot", "--format", "csv")
+    assert rc == 0
+    got = pd.read_csv(io.StringIO(out)).set_index("customer")
+    api = sample.pivot("customer", "feature")
+    assert got.loc["customer/acme", "feature/chat"] == api.loc["customer/acme", "feature/chat"]
+    both = sum(c for t, c in zip(df["request_tags"], df["cost_nanos"])
+               if covers(t, "customer/acme") and covers(t, "feature/chat"))
+    assert math.isclose(got.loc["customer/acme", "feature/chat"], both / 1e9, rel_tol=1e-12)
+    rc, out, _ = run(capsys, "pivot")
+    assert "customer \\ feature" in out and "acme" in out
+
+
+# ----------------------------------------------------------------------------- export
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_export_round_trip(capsys, tmp_path, sample, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    dest = tmp_path / f"out{suffix}"
+    rc, out, err = run(capsys, "export", "-o", str(dest))
+    assert rc == 0 and out == "" and "wrote 4,000 requests" in err
+    back = tc.io.read_any(str(dest))
+    assert back.ts.tolist() == sample.ts.tolist()
+    assert back.cost.tolist() == sample.cost.tolist()
+    assert back.to_pandas()["request_tags"].tolist() == sample.to_pandas()["request_tags"].tolist()
+
+
+def test_export_filtered_to_stdout(capsys, df):
+    rc, out, _ = run(capsys, "export", "--filter", "customer/globex", "-o", "-",
+                     "--format", "jsonl")
+    assert rc == 0
+    assert len(out.splitlines()) == sum(covers(t, "customer/globex") for t in df["request_tags"])
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+@pytest.fixture()
+def bad_files(tmp_path) -> dict[str, str]:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(RECORDS[0]) + "\n{\"ts\": 1, \"model\n", encoding="utf-8")
+    negative = write_jsonl(tmp_path / "neg.jsonl", [{**RECORDS[0], "prompt_tokens": -5}])
+    return {"broken": str(broken), "negative": str(negative), "dir": str(tmp_path)}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["report", "missing.jsonl"], "missing.jsonl: no such file"),
+    (["report", "{dir}"], "is a directory"),
+    (["report", "{broken}"], "broken.jsonl"),
+    (["report", "{negative}"], "prompt_tokens"),
+    (["filter", "customer/acme & ("], "bad filter"),
+    (["report", "--filter", "a &&& b"], "bad filter"),
+    (["report", "--attribution", "most"], "invalid choice"),
+    (["report", "--level", "x"], "invalid int value"),
+    (["report", "--level", "0"], "--level"),
+    (["report", "--last", "7X"], "--last"),
+    (["report", "--since", "someday"], "--since"),
+    (["report", "--under", "custmer"], "no such tag"),
+    (["report", "--tz", "Mars/Olympus"], "--tz"),
+    (["report", "--format", "parquet"], "-o/--output"),
+    (["report", "--bogus"], "unrecognized arguments"),
+    (["timeseries", "--freq", "fortnightly"], "--freq"),
+    (["pivot", "--rows", "nope"], "--rows"),
+    (["export"], "-o/--output"),
+    (["export", "-o", "out.xyz"], "cannot tell the format"),
+    (["nonsense"], "invalid choice"),
+])
+def test_errors_are_one_line_exit_2(capsys, bad_files, args, needle):
+    args = [a.format(**bad_files) for a in args]
+    rc, out, err = run(capsys, *args)
+    assert rc == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("tagcore: error: "), err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_traceback(capsys):
+    rc, _, err = run(capsys, "report", "--level", "0", "--debug")
+    assert rc == 2
+    assert "Traceback" in err and err.rstrip().endswith("expected an integer >= 1, got 0")
+
+
+def test_help_and_no_command(capsys):
+    rc, out, _ = run(capsys, "--help")
+    assert rc == 0 and "report" in out
+    rc, out, _ = run(capsys)
+    assert rc == 0 and "tagcore report" in out
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def test_progress_bar_on_stderr_only(capsys, tmp_path, monkeypatch):
+    path = write_jsonl(tmp_path / "p.jsonl", RECORDS * 50)
+    monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
+    rc, out, err = run(capsys, "report", str(path), "--progress", "--last", "all")
+    assert rc == 0
+    assert "\rreading p.jsonl [" in err and "100.0%" in err
+    assert "reading" not in out
+    rc, out, err = run(capsys, "report", str(path), "--last", "all")  # not a TTY: no bar
+    assert err == ""
+
+
+def test_progress_waits_a_second():
+    buf = io.StringIO()
+    bar = cli._Progress("x", 100, buf, delay=60.0)
+    bar(50, 100)
+    bar.finish()
+    assert buf.getvalue() == ""
+    bar = cli._Progress("x", 100, buf, delay=0.0)
+    bar(50, 100)
+    assert buf.getvalue().startswith("\rreading x [##########..........]  50.0%")
+
+
+# ----------------------------------------------------------------------------- real processes
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("COLUMNS", None)
+    return env
+
+
+def test_python_m_tagcore_report():
+    proc = subprocess.run([sys.executable, "-m", "tagcore", "report"], capture_output=True,
+                          text=True, encoding="utf-8", env=_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert "Top customers" in proc.stdout and "customer/acme" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
+
+
+def test_python_m_tagcore_bad_input():
+    proc = subprocess.run([sys.executable, "-m", "tagcore", "report", "--attribution", "x"],
+                          capture_output=True, text=True, encoding="utf-8", env=_env(),
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("tagcore: error: ")
+
+
+# ----------------------------------------------------------------------------- output targets
+
+
+def test_output_through_symlink_keeps_the_link(capsys, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    rc, _, _ = run(capsys, "report", "--level", "1", "--format", "csv", "-o", str(link))
+    assert rc == 0
+    assert link.is_symlink() and real.read_text(encoding="utf-8").startswith("tag,")
+    rc, _, _ = run(capsys, "export", "-o", str(link))
+    assert link.is_symlink() and real.read_text(encoding="utf-8").startswith("ts,")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("args", [["report", "--format", "csv"], ["export", "--format", "jsonl"],
+                                  ["report"]])
+def test_output_to_a_fifo_is_written_in_place(capsys, tmp_path, args):
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    rc, out, _ = run(capsys, *args, "-o", str(fifo))
+    reader.join(timeout=30)
+    assert rc == 0 and out == ""
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # not replaced by a regular file
+    assert len(got[0]) > 100
