@@ -56,6 +56,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -1293,8 +1294,21 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def _atomic(path: str | os.PathLike):
-    """Yield a binary temp file next to ``path``; on success fsync and rename it over ``path``."""
-    path = Path(path)
+    """Yield a binary temp file next to ``path``; on success fsync and rename it over ``path``.
+
+    Symlinks are followed (the link stays, its target is replaced), and a target that is not
+    a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is written in place, never
+    replaced.
+    """
+    path = Path(os.path.realpath(path))
+    try:
+        special = not stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        special = False
+    if special:
+        with open(path, "wb") as fh:
+            yield fh
+        return
     folder = path.parent if str(path.parent) else Path(".")
     tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".tmp",
                                       delete=False)
