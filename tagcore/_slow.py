@@ -69,7 +69,7 @@ def _add(acc, lat_acc, node, m, want_latency=True, want_time=True):
 
 
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
-                 roots=None, want_latency=True, want_time=True):
+                 want_latency=True, want_time=True, threads=None, min_rows=None):
     """Per node: every request whose tags or their ancestors reach it, once; and exact tags."""
     nn = len(parents)
     self_acc = [[0, 0, 0, 0, 0, 0, _I64_MAX, _I64_MIN] for _ in range(nn)]
@@ -92,7 +92,7 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
 
 
 def rollup_slots(offsets, ids, node_slot, n_slots, status, prompt, completion, cost, latency, ts,
-                 *, mode="full", group=None, n_groups=1):
+                 *, mode="full", group=None, n_groups=1, threads=None, min_rows=None):
     """Roll-up onto disjoint slots with full, split (exact nano-dollar remainder) or primary
     attribution; slot ``n_slots`` is ``(untagged)``."""
     width = n_slots + 1
@@ -154,7 +154,7 @@ def rollup_pairs(offsets, ids, slot_a, n_a, slot_b, n_b, values):
     return out, cnt
 
 
-def row_bits(offsets, ids, node_bits):
+def row_bits(offsets, ids, node_bits, *, threads=None, min_rows=None):
     """OR of the tags' node bits, per row."""
     out = []
     for r in range(len(offsets) - 1):
@@ -175,8 +175,17 @@ def bucket_fixed(ts, origin, width, n_buckets, lo, hi):
     return np.array(out, dtype=np.int32)
 
 
+def take_rows(offsets, ids, rows, *, n_nodes=None):
+    """The tag runs of ``rows`` in that order, as CSR."""
+    out_off, out_ids = [0], []
+    for r in rows:
+        out_ids.extend(int(t) for t in ids[int(offsets[r]):int(offsets[r + 1])])
+        out_off.append(len(out_ids))
+    return np.array(out_off, dtype=np.int64), np.array(out_ids, dtype=np.int32)
+
+
 def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None, n_keys=None,
-                    group=None, n_groups=1, untagged_key=-1, order=None, counts=None):
+                    group=None, n_groups=1, untagged_key=-1, layout=None, counts=None):
     """np.quantile of each key's latencies (each request once per key), NaN for none."""
     if key_of_node is None:
         key_of_node = list(range(len(parents)))

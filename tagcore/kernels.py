@@ -7,6 +7,9 @@ the same signature and result, which the tests use as the oracle.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _time
@@ -36,6 +39,52 @@ def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
     stamp = np.full(p.size, -1, dtype=np.int64)
     w = _closure.expand_ancestors(p, off, idv, stamp, out_off, out_ids)
     return out_off, out_ids[:w].copy()
+
+
+# --------------------------------------------------------------------------------------------
+# threads: the kernels run without the GIL, so row ranges can be rolled up side by side into
+# per-thread accumulators that are merged afterwards (no OpenMP needed)
+
+_THREADS = [max(1, int(os.environ.get("TAGCORE_THREADS", "0") or 0) or (os.cpu_count() or 1))]
+_POOL: list[ThreadPoolExecutor] = []
+#: below this many rows a kernel runs on one thread (splitting costs more than it saves)
+PARALLEL_MIN_ROWS = 200_000
+
+
+def set_threads(n: int) -> None:
+    """Use up to ``n`` threads in the row kernels (default: ``TAGCORE_THREADS`` or all cores).
+
+    >>> set_threads(1); get_threads()
+    1
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads: expected an integer >= 1, got {n!r}")
+    _THREADS[0] = n
+
+
+def get_threads() -> int:
+    """The number of threads the row kernels may use."""
+    return _THREADS[0]
+
+
+def _chunks(off: np.ndarray, threads: int | None, min_rows: int) -> list[tuple[int, int]]:
+    """Row ranges with about equal numbers of tags, one per thread."""
+    n = off.size - 1
+    k = get_threads() if threads is None else threads
+    k = max(1, min(k, n // max(min_rows, 1)))
+    if k == 1:
+        return [(0, n)]
+    cuts = np.searchsorted(off, np.linspace(0, off[-1], k + 1)[1:-1])
+    bounds = [0, *sorted(set(int(c) for c in cuts) - {0, n}), n]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _map(fn, ranges):
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    if not _POOL or _POOL[0]._max_workers < len(ranges):
+        _POOL[:] = [ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="tagcore")]
+    return list(_POOL[0].map(lambda ab: fn(*ab), ranges))
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,14 +154,16 @@ def _check_tree(tree, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
                  tree=None, want_latency: bool = True, want_time: bool = True,
-                 trusted: bool = False):
+                 trusted: bool = False, threads: int | None = None,
+                 min_rows: int = PARALLEL_MIN_ROWS):
     """Per-node totals (each request once per node it or its tags' ancestors cover) and
     exact-tag ``self`` sums.
 
     Returns ``(self_acc, total, lat_self, lat_total)``: int64 arrays ``(n_nodes, 8)`` with the
     columns :data:`ICOLS` and float64 latency sums. ``first_ts``/``last_ts`` of a node that no
     request reached are INT64_MAX/INT64_MIN. ``tree`` may pass ``(roots, depths, preorder)``
-    when known (see :func:`tree_arrays`; they must belong to ``parents``).
+    when known (see :func:`tree_arrays`; they must belong to ``parents``). Logs of at least
+    ``min_rows`` rows are split over ``threads`` threads (default :func:`get_threads`).
 
     >>> s, t, _, _ = rollup_nodes([-1, 0, 0], [0, 2], [1, 2], [200], [10], [5], [7], [1.0], [0])
     >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
@@ -124,17 +175,32 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
     rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p.size)
     nn = p.size
-    self_acc = np.zeros((nn, 8), dtype=np.int64)
-    self_acc[:, 6] = _I64_MAX
-    self_acc[:, 7] = _I64_MIN
-    fix = np.zeros((nn, 6), dtype=np.int64)
-    lat_self = np.zeros(nn, dtype=np.float64)
-    lat_fix = np.zeros(nn, dtype=np.float64)
-    root_stamp = np.full(nn, -1, dtype=np.int64)
-    longest = int(np.diff(off).max()) if n else 0
-    scratch = np.zeros(max(longest, 1), dtype=np.int32)
-    _rollup.rollup_nodes(p, rt, dep, pre, off, idv, st, pt, ct, cs, lat, tsv, want_latency,
-                         want_time, self_acc, fix, lat_self, lat_fix, root_stamp, scratch)
+
+    def run(a: int, b: int):
+        self_acc = np.zeros((nn, 8), dtype=np.int64)
+        self_acc[:, 6] = _I64_MAX
+        self_acc[:, 7] = _I64_MIN
+        fix = np.zeros((nn, 6), dtype=np.int64)
+        lat_self = np.zeros(nn, dtype=np.float64)
+        lat_fix = np.zeros(nn, dtype=np.float64)
+        o = off[a:b + 1]
+        longest = int(np.diff(o).max()) if b > a else 0
+        _rollup.rollup_nodes(p, rt, dep, pre, o, idv, st[a:b], pt[a:b], ct[a:b], cs[a:b],
+                             lat[a:b], tsv[a:b], want_latency, want_time, self_acc, fix,
+                             lat_self, lat_fix, np.full(nn, -1, dtype=np.int64),
+                             np.zeros(nn, dtype=np.int32), np.zeros(nn, dtype=np.int32),
+                             np.zeros(max(3 * longest, 1), dtype=np.int32))
+        return self_acc, fix, lat_self, lat_fix
+
+    parts = _map(run, _chunks(off, threads, min_rows))
+    self_acc, fix, lat_self, lat_fix = parts[0]
+    for sa, fx, ls, lf in parts[1:]:
+        self_acc[:, :6] += sa[:, :6]
+        np.minimum(self_acc[:, 6], sa[:, 6], out=self_acc[:, 6])
+        np.maximum(self_acc[:, 7], sa[:, 7], out=self_acc[:, 7])
+        fix += fx
+        lat_self += ls
+        lat_fix += lf
     total = self_acc.copy()
     total[:, :6] += fix
     lat_total = lat_self + lat_fix
@@ -167,7 +233,8 @@ _MODES = {"full": 0, "split": 1, "primary": 2}
 
 def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completion, cost,
                  latency, ts, *, mode: str = "full", group=None, n_groups: int = 1,
-                 trusted: bool = False):
+                 trusted: bool = False, threads: int | None = None,
+                 min_rows: int = PARALLEL_MIN_ROWS):
     """Roll-up onto a set of disjoint nodes ("slots"; slot ``n_slots`` is ``(untagged)``).
 
     ``node_slot[v]`` is the slot whose subtree holds node ``v`` or -1; ``group[r]`` puts row
@@ -197,14 +264,24 @@ def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completi
         raise ValueError("cost: split attribution needs non-negative costs")
     g = _check_groups(group, n, n_groups)
     width = n_slots + 1
-    iacc = np.zeros((n_groups * width, 8), dtype=np.int64)
-    iacc[:, 6] = _I64_MAX
-    iacc[:, 7] = _I64_MIN
-    facc = np.zeros((n_groups * width, 5), dtype=np.float64)
-    stamp = np.full(width, -1, dtype=np.int64)
-    hits = np.zeros(width, dtype=np.int32)
-    _sets.rollup_slots(off, idv, s, g, _MODES[mode], n_slots, st, pt, ct, cs, lat, tsv,
-                       iacc, facc, stamp, hits)
+
+    def run(a: int, b: int):
+        iacc = np.zeros((n_groups * width, 8), dtype=np.int64)
+        iacc[:, 6] = _I64_MAX
+        iacc[:, 7] = _I64_MIN
+        facc = np.zeros((n_groups * width, 5), dtype=np.float64)
+        _sets.rollup_slots(off[a:b + 1], idv, s, g[a:b], _MODES[mode], n_slots, st[a:b],
+                           pt[a:b], ct[a:b], cs[a:b], lat[a:b], tsv[a:b], iacc, facc,
+                           np.full(width, -1, dtype=np.int64), np.zeros(width, dtype=np.int32))
+        return iacc, facc
+
+    parts = _map(run, _chunks(off, threads, min_rows))
+    iacc, facc = parts[0]
+    for ia, fa in parts[1:]:
+        iacc[:, :6] += ia[:, :6]
+        np.minimum(iacc[:, 6], ia[:, 6], out=iacc[:, 6])
+        np.maximum(iacc[:, 7], ia[:, 7], out=iacc[:, 7])
+        facc += fa
     return iacc.reshape(n_groups, width, 8), facc.reshape(n_groups, width, 5)
 
 
@@ -233,7 +310,8 @@ def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values, *,
     return out.reshape(n_a, n_b), cnt.reshape(n_a, n_b)
 
 
-def row_bits(offsets, ids, node_bits, *, trusted: bool = False) -> np.ndarray:
+def row_bits(offsets, ids, node_bits, *, trusted: bool = False, threads: int | None = None,
+             min_rows: int = PARALLEL_MIN_ROWS) -> np.ndarray:
     """OR of ``node_bits`` (uint64 per node) over each row's tags: one uint64 per row.
 
     >>> row_bits([0, 2, 2, 3], [0, 1, 1], np.array([1, 4], dtype=np.uint64)).tolist()
@@ -242,7 +320,11 @@ def row_bits(offsets, ids, node_bits, *, trusted: bool = False) -> np.ndarray:
     bits = np.ascontiguousarray(node_bits, dtype=np.uint64)
     off, idv = check_csr(offsets, ids, bits.size, trusted=trusted)
     out = np.empty(off.size - 1, dtype=np.uint64)
-    _select.row_bits(off, idv, bits, out)
+
+    def run(a: int, b: int):
+        _select.row_bits(off[a:b + 1], idv, bits, out[a:b])
+
+    _map(run, _chunks(off, threads, min_rows))
     return out
 
 
@@ -264,14 +346,54 @@ def bucket_fixed(ts, origin: int, width: int, n_buckets: int, lo: int, hi: int) 
 
 
 def latency_order(latency) -> np.ndarray:
-    """Row numbers with a known (non-NaN) latency, by ascending latency (stable), int64.
+    """Row numbers with a known (non-NaN) latency, by ascending latency, int64.
+
+    Rows with equal latencies come in no particular order (they are interchangeable for
+    quantiles), which lets numpy use its fastest sort.
 
     >>> latency_order([3.0, float("nan"), 1.0]).tolist()
     [2, 0]
     """
     lat = as_array(latency, np.float64, "latency_ms")
     finite = np.flatnonzero(~np.isnan(lat))
-    return finite[np.argsort(lat[finite], kind="stable")].astype(np.int64)
+    return finite[np.argsort(lat[finite], kind="quicksort")].astype(np.int64)
+
+
+def take_rows(offsets, ids, rows, *, n_nodes: int | None = None,
+              trusted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR tag runs of ``rows`` (row numbers, any order, repeats allowed), as new CSR.
+
+    >>> o, i = take_rows([0, 2, 3], [5, 6, 7], [1, 0])
+    >>> o.tolist(), i.tolist()
+    ([0, 1, 3], [7, 5, 6])
+    """
+    idv0 = as_array(ids, np.int32, "tag_ids")
+    nn = (int(idv0.max()) + 1 if idv0.size else 0) if n_nodes is None else n_nodes
+    off, idv = check_csr(offsets, idv0, nn, trusted=trusted)
+    r = as_array(rows, np.int64, "rows")
+    n = off.size - 1
+    if r.size and (r.min() < 0 or r.max() >= n):
+        raise ValueError(f"rows: row numbers must be in [0, {n})")
+    total = int((off[r + 1] - off[r]).sum()) if r.size else 0
+    out_off = np.empty(r.size + 1, dtype=np.int64)
+    out_ids = np.empty(total, dtype=np.int32)
+    _select.take_rows(off, idv, r, out_off, out_ids)
+    return out_off, out_ids
+
+
+def latency_layout(offsets, ids, latency, *, trusted: bool = False):
+    """The rows with a known latency laid out by ascending latency, for :func:`group_quantiles`:
+    ``(order, sorted_latency, offsets, ids)`` where row ``i`` of the new CSR is row
+    ``order[i]`` of the input.
+
+    >>> order, lat, o, i = latency_layout([0, 1, 2], [0, 1], [5.0, 1.0])
+    >>> order.tolist(), lat.tolist(), i.tolist()
+    ([1, 0], [1.0, 5.0], [1, 0])
+    """
+    lat = as_array(latency, np.float64, "latency_ms")
+    order = latency_order(lat)
+    off, idv = take_rows(offsets, ids, order, trusted=trusted)
+    return order, lat[order], off, idv
 
 
 def quantile_ranks(counts, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,7 +426,7 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None,
                     n_keys: int | None = None, group=None, n_groups: int = 1,
-                    untagged_key: int = -1, order=None, counts=None,
+                    untagged_key: int = -1, layout=None, counts=None,
                     trusted: bool = False) -> np.ndarray:
     """Exact quantiles ``qs`` of ``latency`` per key (numpy's linear method), NaN where a key
     has no value.
@@ -312,8 +434,9 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     With ``parents`` given, every tag's ancestors count too (each request once per key);
     ``key_of_node`` maps nodes to keys (identity by default, -1 to ignore a node). Rows with
     NaN latency or ``group < 0`` are left out; a row that hits no key goes to
-    ``untagged_key`` if that is >= 0. ``order`` (rows by ascending latency) and ``counts``
-    (values per key) may be passed when already known. Returns ``(n_groups * n_keys, len(qs))``.
+    ``untagged_key`` if that is >= 0. ``layout`` (from :func:`latency_layout` on the same
+    arrays) and ``counts`` (values per key) may be passed when already known. Returns
+    ``(n_groups * n_keys, len(qs))``.
 
     >>> group_quantiles([0, 1, 2, 3], [0, 0, 1], [1.0, 3.0, 10.0], [0.5], parents=[-1, 0]).tolist()
     [[3.0], [10.0]]
@@ -346,21 +469,22 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     check_length(lat, n, "latency_ms")
     g = _check_groups(group, n, n_groups)
     nk = n_groups * n_keys
-    if order is None:
-        order = latency_order(lat)
-    else:
-        order = as_array(order, np.int64, "order")
-        if order.size and ((order < 0) | (order >= n)).any():
-            raise ValueError("order: row numbers outside [0, n_rows)")
-    sorted_lat = lat[order]
+    if layout is None:
+        layout = latency_layout(off, idv, lat, trusted=True)
+    order, sorted_lat, s_off, s_ids = layout
+    if s_off.size != order.size + 1 or sorted_lat.size != order.size or \
+            (s_off.size and s_off[-1] != s_ids.size):
+        raise ValueError("layout: does not belong to these arrays (use latency_layout)")
     grouped = group is not None
+    s_group = g[order] if grouped else np.zeros(0, dtype=np.int32)
     seen = np.zeros(nk, dtype=np.int64)
     ptr = np.zeros(nk, dtype=np.int32)
     stamp = np.full(nk, -1, dtype=np.int64)
     if counts is None:
         targets0 = np.zeros((nk, 0), dtype=np.int64)
-        _quantile.quantile_pick(order, sorted_lat, off, idv, p, walk, kon, g, grouped, n_keys,
-                                untagged_key, targets0, np.zeros((nk, 0)), seen, ptr, stamp)
+        _quantile.quantile_pick(sorted_lat, s_off, s_ids, p, walk, kon, s_group, grouped,
+                                n_keys, untagged_key, targets0, np.zeros((nk, 0)), seen, ptr,
+                                stamp)
         counts = seen.copy()
         seen[:] = 0
         stamp[:] = -1
@@ -372,7 +496,7 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     idx = np.argsort(cat, axis=1, kind="stable")
     targets = np.ascontiguousarray(np.take_along_axis(cat, idx, axis=1))
     picked = np.full(targets.shape, np.nan)
-    _quantile.quantile_pick(order, sorted_lat, off, idv, p, walk, kon, g, grouped, n_keys,
+    _quantile.quantile_pick(sorted_lat, s_off, s_ids, p, walk, kon, s_group, grouped, n_keys,
                             untagged_key, targets, picked, seen, ptr, stamp)
     if not np.array_equal(seen, counts):
         raise ValueError("counts: do not match the number of values each key holds")

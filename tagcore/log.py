@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tagcore import kernels
 from tagcore._validate import as_array, check_csr, check_length
 from tagcore.tags import TagError, TagPolicy, normalize_tags
 from tagcore.trie import TagTrie
@@ -606,16 +607,11 @@ class RequestLog:
                 rows = np.where(rows < 0, rows + n, rows)
             else:
                 raise TypeError(f"cannot select rows with {type(sel).__name__}")
-        lens = np.diff(self.tag_offsets)[rows]
-        off = np.zeros(rows.size + 1, dtype=np.int64)
-        np.cumsum(lens, out=off[1:])
         if rows.size == n and (rows.size == 0 or (rows == np.arange(n)).all()):
-            ids = self.tag_ids
+            off, ids = self.tag_offsets, self.tag_ids
         else:
-            starts = self.tag_offsets[:-1][rows]
-            # gather the tag runs: position j of output run i is starts[i] + j
-            pos = np.repeat(starts - off[:-1], lens) + np.arange(off[-1])
-            ids = self.tag_ids[pos]
+            off, ids = kernels.take_rows(self.tag_offsets, self.tag_ids, rows,
+                                         n_nodes=len(self.trie), trusted=True)
         extras = {k: (v[0][rows], v[1]) if isinstance(v, tuple) else v[rows]
                   for k, v in self.extras.items()}
         return self._replace(ts=self.ts[rows], model_codes=self.model_codes[rows],

@@ -105,15 +105,15 @@ def _node_slots(log: RequestLog, nodes: np.ndarray) -> np.ndarray:
     return slot
 
 
-def _latency_order(log: RequestLog) -> np.ndarray:
-    """Rows with a known latency, ascending (stable); cached on the immutable log."""
-    order = log._cache.get("latency_order")
-    if order is None:
-        lat = log.latency_ms
-        finite = np.flatnonzero(~np.isnan(lat))
-        order = finite[np.argsort(lat[finite], kind="stable")]
-        log._cache["latency_order"] = order
-    return order
+def _latency_layout(log: RequestLog):
+    """The log's rows by ascending latency (see ``kernels.latency_layout``); built on the first
+    quantile query and cached on the immutable log."""
+    layout = log._cache.get("latency_layout")
+    if layout is None:
+        layout = kernels.latency_layout(log.tag_offsets, log.tag_ids, log.latency_ms,
+                                        trusted=True)
+        log._cache["latency_layout"] = layout
+    return layout
 
 
 def _empty_frame(columns: Sequence[str], split: bool, index_name: Any = "tag") -> pd.DataFrame:
@@ -293,7 +293,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
             q = kernels.group_quantiles(
                 self.tag_offsets, self.tag_ids, self.latency_ms,
                 [L._QUANTILES[m] for m in qnames], parents=trie.parents,
-                order=_latency_order(self), counts=total[:, 5], trusted=True)
+                layout=_latency_layout(self), counts=total[:, 5], trusted=True)
             quant = {m: q[keep, i] for i, m in enumerate(qnames)}
         paths = trie.paths
         parents = trie.parents
@@ -332,12 +332,12 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
             off, ids = _primary_csr(self, slot, ns)
             q = kernels.group_quantiles(off, ids, self.latency_ms, qv,
                                         key_of_node=np.arange(ns + 1, dtype=np.int32),
-                                        n_keys=ns + 1, order=_latency_order(self),
+                                        n_keys=ns + 1, layout=_primary_layout(self, ids),
                                         counts=iacc[:, 5], trusted=True)
         else:
             q = kernels.group_quantiles(self.tag_offsets, self.tag_ids, self.latency_ms, qv,
                                         key_of_node=slot, n_keys=ns + 1, untagged_key=ns,
-                                        order=_latency_order(self), counts=iacc[:, 5],
+                                        layout=_latency_layout(self), counts=iacc[:, 5],
                                         trusted=True)
         quant = {m: q[keep, i] for i, m in enumerate(qnames)}
     paths = trie.paths
@@ -354,6 +354,12 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
     df = _frame(self, labels, np.array(depth), par, iacc[keep], facc[keep], facc[keep, 4],
                 quant, metrics, split, grand)
     return _sort(df, sort, keep.astype(np.int64), iacc[keep, 4])  # slots are in path order
+
+
+def _primary_layout(self: RequestLog, first: np.ndarray):
+    """The latency layout of a one-key-per-row CSR (``first[r]`` is row r's key)."""
+    order, lat, _, _ = _latency_layout(self)
+    return order, lat, np.arange(order.size + 1, dtype=np.int64), first[order]
 
 
 def _primary_csr(self: RequestLog, slot: np.ndarray, ns: int) -> tuple[np.ndarray, np.ndarray]:

@@ -75,6 +75,14 @@ def case_rollup_nodes_no_time(d):
                                                                       want_latency=False)
 
 
+def _threaded(case):
+    """The same case split over three threads, however few rows it has."""
+    def run(d):
+        args, kw = case(d)
+        return args, dict(kw, threads=3, min_rows=1)
+    return run
+
+
 def _slot_case(mode, grouped):
     def case(d):
         node_slot, n_slots = _depth1_slots(d["parents"])
@@ -115,7 +123,14 @@ def case_group_quantiles_slots(d):
         group=(np.arange(n) % 2).astype(np.int32), n_groups=2)
 
 
+def case_take_rows(d):
+    n = len(d["offsets"]) - 1
+    rows = np.array([r for r in range(n)][::-1] + [r for r in range(0, n, 2)], dtype=np.int64)
+    return (d["offsets"], d["ids"], rows), dict(n_nodes=len(d["parents"]))
+
+
 REGISTRY = {
+    "take_rows": case_take_rows,
     "expand_ancestors": case_expand_ancestors,
     "rollup_nodes": case_rollup_nodes,
     "rollup_nodes[no time, no latency]": case_rollup_nodes_no_time,
@@ -125,6 +140,10 @@ REGISTRY = {
     "rollup_slots[split, grouped]": _slot_case("split", True),
     "rollup_slots[full, grouped]": _slot_case("full", True),
     "rollup_pairs": case_rollup_pairs,
+    "rollup_nodes[3 threads]": _threaded(case_rollup_nodes),
+    "rollup_slots[split, grouped, 3 threads]": _threaded(_slot_case("split", True)),
+    "rollup_slots[primary, 3 threads]": _threaded(_slot_case("primary", False)),
+    "row_bits[3 threads]": _threaded(case_row_bits),
     "row_bits": case_row_bits,
     "bucket_fixed": case_bucket_fixed,
     "group_quantiles[nodes]": case_group_quantiles_nodes,
@@ -188,7 +207,7 @@ def test_kernel_matches_twin(case, d):
 
 def test_every_public_kernel_has_a_twin_and_a_case():
     public = {n for n in ("expand_ancestors", "rollup_nodes", "rollup_slots", "rollup_pairs",
-                          "row_bits", "bucket_fixed", "group_quantiles")}
+                          "row_bits", "bucket_fixed", "group_quantiles", "take_rows")}
     assert public <= {_fn_name(c) for c in REGISTRY}
     for n in public:
         assert callable(getattr(_slow, n))

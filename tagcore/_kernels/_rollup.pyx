@@ -11,13 +11,25 @@ roots differ. A request with several tags under one root would be counted twice 
 chains meet. The union of root paths of nodes t_1..t_k sorted in DFS preorder has
 sum(depth(t_i)) - sum(depth(lca(t_i, t_i+1))) nodes, so writing ``-m`` at the LCA of each
 consecutive pair (in ``fix``, which is propagated too) makes every subtree sum exactly ``m`` on
-the covered nodes and 0 elsewhere. Only such requests pay for the sort and the LCA walks.
+the covered nodes and 0 elsewhere. With just two tags under a root, that is the LCA of the two;
+only rows with three or more tags under one root pay for a sort.
 """
 
 from libc.stdint cimport int32_t, int64_t
 
 ctypedef int32_t id_t
 ctypedef int64_t off_t
+
+
+cdef inline id_t _lca(const id_t[::1] parents, const id_t[::1] depths, id_t u, id_t v) noexcept nogil:
+    while depths[u] > depths[v]:
+        u = parents[u]
+    while depths[v] > depths[u]:
+        v = parents[v]
+    while u != v:
+        u = parents[u]
+        v = parents[v]
+    return u
 
 
 def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots, const id_t[::1] depths,
@@ -29,20 +41,24 @@ def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots, const id_t[::1]
                  bint want_latency, bint want_time,
                  int64_t[:, ::1] self_acc, int64_t[:, ::1] fix,
                  double[::1] lat_self, double[::1] lat_fix,
-                 int64_t[::1] root_stamp, id_t[::1] scratch):
+                 int64_t[::1] root_stamp, id_t[::1] root_tag, id_t[::1] root_n,
+                 id_t[::1] scratch):
     """Fill ``self_acc`` (n_nodes x 8) and ``fix`` (n_nodes x 6) for all rows.
 
     ``self_acc`` columns 6/7 must start at INT64_MAX/INT64_MIN, everything else at 0;
-    ``root_stamp`` (n_nodes) must start below 0; ``scratch`` holds the longest row.
-    ``preorder`` is a DFS preorder rank of each node. Returns the number of rows that
-    needed the overlap path.
+    ``root_stamp`` (n_nodes) must start below 0, ``root_tag``/``root_n`` (n_nodes) are
+    scratch; ``scratch`` holds twice the longest row. ``preorder`` is a DFS preorder rank of
+    each node. Returns the number of rows that needed the overlap correction.
+
+    The common overlap, two tags under one root, is corrected on the spot with the LCA of the
+    pair; only a row with three or more tags under one root sorts its tags in preorder.
     """
     cdef Py_ssize_t n = offsets.shape[0] - 1
-    cdef Py_ssize_t r, j, j0, j1, k, a, b
+    cdef Py_ssize_t r, j, j0, j1, k, a, b, npairs
     cdef id_t t, u, v, rt, tmp
     cdef int64_t e, pt, ct, cs, lok, tsv, n_overlap = 0
     cdef double lat
-    cdef bint overlap
+    cdef bint many
     with nogil:
         for r in range(n):
             j0 = offsets[r]
@@ -56,7 +72,8 @@ def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots, const id_t[::1]
             lat = latency[r]
             lok = 1 if (want_latency and lat == lat) else 0
             tsv = ts[r]
-            overlap = False
+            npairs = 0
+            many = False
             for j in range(j0, j1):
                 t = ids[j]
                 self_acc[t, 0] += 1
@@ -74,33 +91,43 @@ def rollup_nodes(const id_t[::1] parents, const id_t[::1] roots, const id_t[::1]
                         self_acc[t, 7] = tsv
                 if j1 - j0 > 1:
                     rt = roots[t]
-                    if root_stamp[rt] == r:
-                        overlap = True
-                    root_stamp[rt] = r
-            if not overlap:
+                    if root_stamp[rt] != r:
+                        root_stamp[rt] = r
+                        root_tag[rt] = t
+                        root_n[rt] = 1
+                    else:
+                        root_n[rt] += 1
+                        if root_n[rt] > 2:
+                            many = True
+                        else:
+                            scratch[2 * npairs] = root_tag[rt]
+                            scratch[2 * npairs + 1] = t
+                            npairs += 1
+            if npairs == 0:
                 continue
             n_overlap += 1
-            # the row's tags in DFS preorder (insertion sort: rows are short)
-            k = j1 - j0
-            for a in range(k):
-                tmp = ids[j0 + a]
-                b = a - 1
-                while b >= 0 and preorder[scratch[b]] > preorder[tmp]:
-                    scratch[b + 1] = scratch[b]
-                    b -= 1
-                scratch[b + 1] = tmp
-            for a in range(k - 1):
-                u = scratch[a]
-                v = scratch[a + 1]
-                if roots[u] != roots[v]:
-                    continue
-                while depths[u] > depths[v]:
-                    u = parents[u]
-                while depths[v] > depths[u]:
-                    v = parents[v]
-                while u != v:
-                    u = parents[u]
-                    v = parents[v]
+            if many:
+                # three or more tags under one root: the row's tags in DFS preorder, then the
+                # LCA of each adjacent pair with the same root
+                k = j1 - j0
+                for a in range(k):
+                    tmp = ids[j0 + a]
+                    b = a - 1
+                    while b >= 0 and preorder[scratch[b]] > preorder[tmp]:
+                        scratch[b + 1] = scratch[b]
+                        b -= 1
+                    scratch[b + 1] = tmp
+                npairs = 0
+                for a in range(k - 1):
+                    if roots[scratch[a]] == roots[scratch[a + 1]]:
+                        scratch[k + 2 * npairs] = scratch[a]
+                        scratch[k + 2 * npairs + 1] = scratch[a + 1]
+                        npairs += 1
+                for a in range(npairs):
+                    scratch[2 * a] = scratch[k + 2 * a]
+                    scratch[2 * a + 1] = scratch[k + 2 * a + 1]
+            for a in range(npairs):
+                u = _lca(parents, depths, scratch[2 * a], scratch[2 * a + 1])
                 fix[u, 0] -= 1
                 fix[u, 1] -= e
                 fix[u, 2] -= pt

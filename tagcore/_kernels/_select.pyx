@@ -18,3 +18,43 @@ def row_bits(const off_t[::1] offsets, const id_t[::1] ids, const uint64_t[::1] 
             for j in range(offsets[r], offsets[r + 1]):
                 acc |= node_bits[ids[j]]
             out[r] = acc
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define TC_PREFETCH(p) __builtin_prefetch((const void *)(p))
+    #else
+    #define TC_PREFETCH(p) ((void)0)
+    #endif
+    """
+    void TC_PREFETCH(const void *p) nogil
+
+cdef enum:
+    AHEAD = 16
+
+
+def take_rows(const off_t[::1] offsets, const id_t[::1] ids, const int64_t[::1] rows,
+              off_t[::1] out_offsets, id_t[::1] out_ids):
+    """Gather the tag runs of ``rows`` (in that order) into ``out_offsets``/``out_ids``.
+
+    ``out_offsets`` holds ``len(rows) + 1`` entries; ``out_ids`` the total length of the runs.
+    Rows may come in any order (a filter's mask, a latency order): the loop prefetches rows
+    a few steps ahead.
+    """
+    cdef Py_ssize_t m = rows.shape[0]
+    cdef Py_ssize_t i, j
+    cdef int64_t r
+    cdef off_t w = 0
+    out_offsets[0] = 0
+    with nogil:
+        for i in range(m):
+            if i + 2 * AHEAD < m:
+                TC_PREFETCH(&offsets[rows[i + 2 * AHEAD]])
+            if i + AHEAD < m:
+                TC_PREFETCH(&ids[offsets[rows[i + AHEAD]]])
+            r = rows[i]
+            for j in range(offsets[r], offsets[r + 1]):
+                out_ids[w] = ids[j]
+                w += 1
+            out_offsets[i + 1] = w
