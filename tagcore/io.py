@@ -197,7 +197,7 @@ def _finish(log_args: dict[str, Any], probs: _Problems, on_error: str, source: s
         row, col, reason = probs.first()
         _, line = where(row)
         raise _error(source, col, reason, row=row, line=line)
-    log = RequestLog.from_arrays(**log_args)
+    log = RequestLog.from_arrays(**log_args, copy=False)  # the arrays were made for it
     problems: list[str] = []
     dropped = 0
     if bad is not None:

@@ -334,10 +334,12 @@ class RequestLog:
     def from_arrays(cls, *, ts, model, prompt_tokens, completion_tokens, latency_ms, status,
                     tag_offsets, tag_ids, trie: TagTrie, cost=None, cost_nanos=None,
                     models: Sequence[str] | None = None,
-                    extras: Mapping[str, Any] | None = None) -> RequestLog:
+                    extras: Mapping[str, Any] | None = None, copy: bool = True) -> RequestLog:
         """Build from columns: ``ts`` as datetime64 or int64 ns; ``model`` as strings, or as
         int codes with ``models`` naming them; ``cost`` in float dollars or ``cost_nanos``
-        exact; tags as CSR (``tag_offsets``, ``tag_ids``) over ``trie``.
+        exact; tags as CSR (``tag_offsets``, ``tag_ids``) over ``trie``. With ``copy=False``
+        the log takes over writable arrays that already have the right dtype and freezes them
+        in place (a reader that made them for the log saves a copy); by default it copies.
 
         >>> trie = TagTrie(["a/b"])
         >>> log = RequestLog.from_arrays(ts=[0, 1], model=["m", "m"], prompt_tokens=[1, 2],
@@ -359,7 +361,7 @@ class RequestLog:
         return cls(ts=_ts_array(ts), model_codes=codes, models=models,
                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=nanos,
                    latency_ms=latency_ms, status=status, tag_offsets=tag_offsets,
-                   tag_ids=tag_ids, trie=trie, extras=extras)
+                   tag_ids=tag_ids, trie=trie, extras=extras, _fresh=not copy)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]], *,
