@@ -6,6 +6,8 @@
 """
 
 from tagcore import _kernels  # noqa: F401  (fails early, clearly, on a missing build)
+from tagcore.asgi import TagcoreProxy
+from tagcore.budgets import BudgetExceeded, Budgets
 from tagcore.filters import Filter, FilterSyntaxError, exact, glob, parse_filter, tag
 from tagcore.formats import (
     FormatError,
@@ -17,8 +19,18 @@ from tagcore.formats import (
     read_openrouter_activity,
 )
 from tagcore.gateway import extract_tags, parse_tags_header
+from tagcore.io import (
+    from_arrow,
+    read_any,
+    read_csv,
+    read_jsonl,
+    read_parquet,
+    source_size,
+)
 from tagcore.log import LogError, RequestLog, dollars_to_nanos
 from tagcore.prices import PriceTable
+from tagcore.recorder import Recorder, RecorderWarning, read_recorded
+from tagcore.sample import load_sample
 from tagcore.tags import (
     DroppedTag,
     NormalizedTags,
@@ -43,6 +55,12 @@ __all__ = [
     "tag",
     "LogError",
     "RequestLog",
+    "from_arrow",
+    "read_any",
+    "read_csv",
+    "read_jsonl",
+    "read_parquet",
+    "source_size",
     "dollars_to_nanos",
     "DroppedTag",
     "NormalizedTags",
@@ -61,4 +79,11 @@ __all__ = [
     "read_litellm_spend_logs",
     "read_openai_log",
     "read_openrouter_activity",
+    "load_sample",
+    "Recorder",
+    "RecorderWarning",
+    "read_recorded",
+    "Budgets",
+    "BudgetExceeded",
+    "TagcoreProxy",
 ]
