@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))
 # name -> "module:Class"; the class has .modules, .e2e(path, q), .prepare(path), .query(state, q)
 ENGINES = {
     "tagcore": "engine_tagcore:TagcorePeer",
+    "tagcore-1t": "engine_tagcore:TagcoreOneThread",
     "pandas": "peers:PandasPeer",
     "polars": "peers:PolarsPeer",
     "duckdb": "peers:DuckDBPeer",
@@ -58,7 +59,7 @@ def load_engine(name):
 
 def engine_unavailable(name) -> str | None:
     """A reason not to run ``name`` here (not installed, not built yet), or None."""
-    if name == "tagcore":
+    if name.startswith("tagcore"):
         from engine_tagcore import unavailable_reason
 
         return unavailable_reason()
