@@ -412,15 +412,12 @@ def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
 
 
 def _parse_time(value: Any, what: str) -> int:
+    """A time argument (datetime, ISO string, epoch seconds; naive = UTC) as int ns, read the
+    same way as the ``ts`` of records."""
     try:
-        t = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what}: cannot read {value!r} as a time ({exc})") from None
-    if t is pd.NaT:
-        raise ValueError(f"{what}: expected a time, got {value!r}")
-    if t.tzinfo is None:
-        t = t.tz_localize("UTC")
-    return int(t.as_unit("ns").value)
+        return _log_mod()._ts_to_nanos(value)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 def _parse_delta(value: Any, what: str = "last") -> int:
