@@ -175,7 +175,7 @@ def bucket_fixed(ts, origin, width, n_buckets, lo, hi):
     return np.array(out, dtype=np.int32)
 
 
-def take_rows(offsets, ids, rows, *, n_nodes=None):
+def take_rows(offsets, ids, rows, *, n_nodes=None, threads=None, min_rows=None):
     """The tag runs of ``rows`` in that order, as CSR."""
     out_off, out_ids = [0], []
     for r in rows:
@@ -211,3 +211,15 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
         if vals:
             out[k] = np.quantile(np.array(vals), qs)
     return out
+
+
+def radix_argsort(values):
+    """Stable argsort."""
+    return np.argsort(np.asarray(values), kind="stable").astype(np.int64)
+
+
+def latency_order(latency):
+    """Rows with a known latency, by ascending latency, ties in row order."""
+    lat = np.asarray(latency, dtype=np.float64)
+    rows = [r for r in range(lat.size) if lat[r] == lat[r]]
+    return np.array(sorted(rows, key=lambda r: (lat[r], r)), dtype=np.int64)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _time
+from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _sort, _time
 from tagcore._validate import as_array, check_csr, check_length, check_parents
 
 
@@ -348,19 +348,44 @@ def bucket_fixed(ts, origin: int, width: int, n_buckets: int, lo: int, hi: int) 
 def latency_order(latency) -> np.ndarray:
     """Row numbers with a known (non-NaN) latency, by ascending latency, int64.
 
-    Rows with equal latencies come in no particular order (they are interchangeable for
-    quantiles), which lets numpy use its fastest sort.
+    Equal latencies keep their row order (a stable radix sort on the floats' bits).
 
     >>> latency_order([3.0, float("nan"), 1.0]).tolist()
     [2, 0]
     """
     lat = as_array(latency, np.float64, "latency_ms")
     finite = np.flatnonzero(~np.isnan(lat))
-    return finite[np.argsort(lat[finite], kind="quicksort")].astype(np.int64)
+    vals = lat[finite]
+    if vals.size and vals.min() < 0:  # negative floats do not sort by their bits
+        return finite[np.argsort(vals, kind="stable")].astype(np.int64)
+    return finite[radix_argsort(vals + 0.0)]  # + 0.0 turns -0.0 into 0.0
 
 
-def take_rows(offsets, ids, rows, *, n_nodes: int | None = None,
-              trusted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def radix_argsort(values) -> np.ndarray:
+    """Stable argsort of non-negative floats or of unsigned 64-bit integers (LSD radix).
+
+    >>> radix_argsort(np.array([3.5, 0.0, 2.0, 0.0])).tolist()
+    [1, 3, 2, 0]
+    """
+    v = np.ascontiguousarray(values)
+    if v.dtype == np.float64:
+        if v.size and not (v >= 0).all():  # also refuses NaN
+            raise ValueError("values: floats must be >= 0 (and not NaN) to sort by their bits")
+        keys = (v + 0.0).view(np.uint64)
+    elif v.dtype == np.uint64:
+        keys = v
+    else:
+        raise TypeError(f"values: expected float64 or uint64, got {v.dtype}")
+    n = keys.size
+    out = np.empty(n, dtype=np.int64)
+    _sort.radix_argsort_u64(keys, out, np.empty(n, np.uint64), np.empty(n, np.uint64),
+                            np.empty(n, np.int64), np.zeros(4 * 65536, np.int64))
+    return out
+
+
+def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: bool = False,
+              threads: int | None = None,
+              min_rows: int = PARALLEL_MIN_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """The CSR tag runs of ``rows`` (row numbers, any order, repeats allowed), as new CSR.
 
     >>> o, i = take_rows([0, 2, 3], [5, 6, 7], [1, 0])
@@ -374,10 +399,16 @@ def take_rows(offsets, ids, rows, *, n_nodes: int | None = None,
     n = off.size - 1
     if r.size and (r.min() < 0 or r.max() >= n):
         raise ValueError(f"rows: row numbers must be in [0, {n})")
-    total = int((off[r + 1] - off[r]).sum()) if r.size else 0
-    out_off = np.empty(r.size + 1, dtype=np.int64)
-    out_ids = np.empty(total, dtype=np.int32)
-    _select.take_rows(off, idv, r, out_off, out_ids)
+    out_off = np.zeros(r.size + 1, dtype=np.int64)
+    np.cumsum(off[r + 1] - off[r], out=out_off[1:])
+    out_ids = np.empty(int(out_off[-1]), dtype=np.int32)
+
+    def run(a: int, b: int):
+        base = int(out_off[a])
+        o = np.empty(b - a + 1, dtype=np.int64)
+        _select.take_rows(off, idv, r[a:b], o, out_ids[base:int(out_off[b])])
+
+    _map(run, _chunks(out_off, threads, min_rows))
     return out_off, out_ids
 
 

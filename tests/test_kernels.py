@@ -129,8 +129,25 @@ def case_take_rows(d):
     return (d["offsets"], d["ids"], rows), dict(n_nodes=len(d["parents"]))
 
 
+def case_latency_order(d):
+    return (d["latency"],), {}
+
+
+def case_radix_argsort(d):
+    lat = d["latency"]
+    return (np.where(np.isnan(lat), 0.5, lat) * np.where(np.arange(lat.size) % 3, 1.0, -0.0),), {}
+
+
+def case_radix_argsort_u64(d):
+    return (d["ts"].view(np.uint64),), {}
+
+
 REGISTRY = {
+    "latency_order": case_latency_order,
+    "radix_argsort": case_radix_argsort,
+    "radix_argsort[uint64]": case_radix_argsort_u64,
     "take_rows": case_take_rows,
+    "take_rows[3 threads]": _threaded(case_take_rows),
     "expand_ancestors": case_expand_ancestors,
     "rollup_nodes": case_rollup_nodes,
     "rollup_nodes[no time, no latency]": case_rollup_nodes_no_time,
@@ -207,7 +224,8 @@ def test_kernel_matches_twin(case, d):
 
 def test_every_public_kernel_has_a_twin_and_a_case():
     public = {n for n in ("expand_ancestors", "rollup_nodes", "rollup_slots", "rollup_pairs",
-                          "row_bits", "bucket_fixed", "group_quantiles", "take_rows")}
+                          "row_bits", "bucket_fixed", "group_quantiles", "take_rows",
+                          "latency_order", "radix_argsort")}
     assert public <= {_fn_name(c) for c in REGISTRY}
     for n in public:
         assert callable(getattr(_slow, n))

@@ -10,7 +10,15 @@ A missing build is an ImportError that says how to build, never a silent slow fa
 """
 
 try:
-    from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _time  # noqa: F401
+    from tagcore._kernels import (  # noqa: F401
+        _closure,
+        _quantile,
+        _rollup,
+        _select,
+        _sets,
+        _sort,
+        _time,
+    )
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "tagcore's compiled kernels are not built. Install the package with "
