@@ -62,9 +62,9 @@ class TagcorePeer:
         return self._answer(tagcore.read_parquet(path), q)
 
     def query(self, log, q):
-        # results cached on the log (a roll-up) would make repeats free: drop them, keep
-        # only the prepared latency layout
-        for k in [k for k in log._cache if k != "latency_layout"]:
+        # a roll-up result cached on the log would make repeats free: drop those, keep what
+        # the log knows of itself (latency layout, longest row)
+        for k in [k for k in log._cache if isinstance(k, tuple)]:  # cached roll-up results
             del log._cache[k]
         return self._answer(log, q)
 

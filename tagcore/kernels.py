@@ -155,7 +155,7 @@ def _check_tree(tree, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
                  tree=None, want_latency: bool = True, want_time: bool = True,
                  trusted: bool = False, threads: int | None = None,
-                 min_rows: int = PARALLEL_MIN_ROWS):
+                 min_rows: int = PARALLEL_MIN_ROWS, max_tags: int | None = None):
     """Per-node totals (each request once per node it or its tags' ancestors cover) and
     exact-tag ``self`` sums.
 
@@ -164,6 +164,8 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     request reached are INT64_MAX/INT64_MIN. ``tree`` may pass ``(roots, depths, preorder)``
     when known (see :func:`tree_arrays`; they must belong to ``parents``). Logs of at least
     ``min_rows`` rows are split over ``threads`` threads (default :func:`get_threads`).
+    ``max_tags``, the most tags any row holds, sizes scratch space; it is only taken from a
+    ``trusted`` caller (a log knows it), and counted otherwise.
 
     >>> s, t, _, _ = rollup_nodes([-1, 0, 0], [0, 2], [1, 2], [200], [10], [5], [7], [1.0], [0])
     >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
@@ -175,6 +177,8 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
     rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p.size)
     nn = p.size
+    if not trusted:
+        max_tags = None
 
     def run(a: int, b: int):
         self_acc = np.zeros((nn, 8), dtype=np.int64)
@@ -184,7 +188,7 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
         lat_self = np.zeros(nn, dtype=np.float64)
         lat_fix = np.zeros(nn, dtype=np.float64)
         o = off[a:b + 1]
-        longest = int(np.diff(o).max()) if b > a else 0
+        longest = int(np.diff(o).max()) if b > a and max_tags is None else (max_tags or 0)
         _rollup.rollup_nodes(p, rt, dep, pre, o, idv, st[a:b], pt[a:b], ct[a:b], cs[a:b],
                              lat[a:b], tsv[a:b], want_latency, want_time, self_acc, fix,
                              lat_self, lat_fix, np.full(nn, -1, dtype=np.int64),

@@ -105,6 +105,14 @@ def _node_slots(log: RequestLog, nodes: np.ndarray) -> np.ndarray:
     return slot
 
 
+def _max_tags(log: RequestLog) -> int:
+    """The most tags one request of the log carries (cached)."""
+    got = log._cache.get("max_tags")
+    if got is None:
+        got = log._cache["max_tags"] = int(np.diff(log.tag_offsets).max()) if len(log) else 0
+    return got
+
+
 def _latency_layout(log: RequestLog):
     """The log's rows by ascending latency (see ``kernels.latency_layout``); built on the first
     quantile query and cached on the immutable log."""
@@ -282,7 +290,8 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
                                        self.status, self.prompt_tokens,
                                        self.completion_tokens, self.cost, self.latency_ms,
                                        self.ts, tree=(trie.roots, trie.depths, trie.preorder), want_latency=want_lat,
-                                       want_time=want_time, trusted=True)
+                                       want_time=want_time, trusted=True,
+                                       max_tags=_max_tags(self))
             self._cache[key] = res
         _, total, _, lat_total = res
         keep = nodes[total[nodes, 0] > 0]
