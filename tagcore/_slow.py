@@ -223,3 +223,15 @@ def latency_order(latency):
     lat = np.asarray(latency, dtype=np.float64)
     rows = [r for r in range(lat.size) if lat[r] == lat[r]]
     return np.array(sorted(rows, key=lambda r: (lat[r], r)), dtype=np.int64)
+
+
+def drop_row_duplicates(offsets, ids, *, n_nodes=None):
+    """Each row's ids without repeats, first occurrences kept."""
+    out_off, out_ids, dups = [0], [], 0
+    for r in range(len(offsets) - 1):
+        row = [int(t) for t in ids[int(offsets[r]):int(offsets[r + 1])]]
+        kept = list(dict.fromkeys(row))
+        dups += len(row) - len(kept)
+        out_ids.extend(kept)
+        out_off.append(len(out_ids))
+    return np.array(out_off, dtype=np.int64), np.array(out_ids, dtype=np.int32), dups

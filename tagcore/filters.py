@@ -167,11 +167,13 @@ class Filter:
     def __str__(self) -> str:
         return _format(self, 0)
 
-    def mask(self, tag_offsets: Any, tag_ids: Any, trie: TagTrie) -> np.ndarray:
+    def mask(self, tag_offsets: Any, tag_ids: Any, trie: TagTrie, *,
+             trusted: bool = False) -> np.ndarray:
         """Boolean row mask of the requests this filter selects.
 
         ``tag_offsets`` (int64, n_rows + 1) and ``tag_ids`` (int32 node ids of ``trie``) are a
-        log's CSR tag arrays; they are validated, never modified.
+        log's CSR tag arrays; they are validated (in full unless ``trusted``: a built
+        :class:`~tagcore.log.RequestLog` was validated when it was built), never modified.
 
         >>> trie = TagTrie(["geo/UK/London", "geo/US"])
         >>> parse_filter("*/UK | =geo").mask([0, 1, 2, 2], [2, 3], trie).tolist()
@@ -179,9 +181,10 @@ class Filter:
         """
         leaves, expr = resolve(self, trie)
         if not leaves:
-            off, _ = check_csr(tag_offsets, tag_ids, len(trie))
+            off, _ = check_csr(tag_offsets, tag_ids, len(trie), trusted=trusted)
             return _evaluate(expr, [], off.size - 1)
-        rows = [kernels.row_bits(tag_offsets, tag_ids, bits) for bits in _pack(leaves, len(trie))]
+        rows = [kernels.row_bits(tag_offsets, tag_ids, bits, trusted=trusted)
+                for bits in _pack(leaves, len(trie))]
         return _evaluate(expr, rows, rows[0].size)
 
 

@@ -66,6 +66,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from tagcore import kernels
 from tagcore.log import INT_EXTRAS, NANOS_PER_DOLLAR, STR_EXTRAS, LogError, RequestLog
 from tagcore.tags import TagError, TagPolicy, normalize_tag
 from tagcore.trie import TagTrie
@@ -307,25 +308,11 @@ def _finish_tags(offsets: np.ndarray, elem: np.ndarray, policy: TagPolicy | None
         keep = ~invalid
     if keep is not None:
         elem, offsets = _compact(elem, offsets, keep)
-    # duplicates inside a request: compare each tag with the ones 1..maxlen-1 before it
+    # duplicates inside a request (two raw strings may normalize to one tag): one compiled
+    # pass, no temporaries, and no copy when there are none
+    offsets, elem, _ = kernels.drop_row_duplicates(offsets, elem,
+                                                   n_nodes=len(mapper.trie))
     lengths = np.diff(offsets)
-    maxlen = int(lengths.max()) if n else 0
-    if maxlen > 1:
-        row = np.repeat(np.arange(n, dtype=np.int32), lengths)
-        dup = None
-        for lag in range(1, maxlen):
-            eq = elem[lag:] == elem[:-lag]
-            if not eq.any():
-                continue
-            eq &= row[lag:] == row[:-lag]
-            if eq.any():
-                if dup is None:
-                    dup = np.zeros(elem.size, dtype=bool)
-                dup[lag:] |= eq
-        del row
-        if dup is not None:
-            elem, offsets = _compact(elem, offsets, ~dup)
-            lengths = np.diff(offsets)
     over = lengths > pol.max_tags
     if over.any():
         if pol.on_invalid == "drop":

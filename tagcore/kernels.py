@@ -416,6 +416,30 @@ def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: bool =
     return out_off, out_ids
 
 
+def drop_row_duplicates(offsets, ids, *, n_nodes: int | None = None,
+                        trusted: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each row's ids without repeats (first occurrences kept, order kept), as CSR, and the
+    number of repeats dropped; the input arrays come back as they are when there are none.
+
+    >>> o, i, k = drop_row_duplicates([0, 3, 4], [2, 1, 2, 2])
+    >>> o.tolist(), i.tolist(), k
+    ([0, 2, 3], [2, 1, 2], 1)
+    """
+    idv0 = as_array(ids, np.int32, "tag_ids")
+    nn = (int(idv0.max()) + 1 if idv0.size else 0) if n_nodes is None else n_nodes
+    off, idv = check_csr(offsets, idv0, nn, trusted=trusted)
+    stamp = np.full(max(nn, 1), -1, dtype=np.int64)
+    none = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    dups = _select.row_duplicates(off, idv, stamp, none[0], none[1], False)
+    if dups == 0:
+        return off, idv, 0
+    out_off = np.empty(off.size, dtype=np.int64)
+    out_ids = np.empty(idv.size - dups, dtype=np.int32)
+    stamp[:] = -1
+    _select.row_duplicates(off, idv, stamp, out_off, out_ids, True)
+    return out_off, out_ids, int(dups)
+
+
 def latency_layout(offsets, ids, latency, *, trusted: bool = False):
     """The rows with a known latency laid out by ascending latency, for :func:`group_quantiles`:
     ``(order, sorted_latency, offsets, ids)`` where row ``i`` of the new CSR is row

@@ -142,7 +142,12 @@ def case_radix_argsort_u64(d):
     return (d["ts"].view(np.uint64),), {}
 
 
+def case_drop_row_duplicates(d):
+    return (d["offsets"], d["ids"]), dict(n_nodes=len(d["parents"]))
+
+
 REGISTRY = {
+    "drop_row_duplicates": case_drop_row_duplicates,
     "latency_order": case_latency_order,
     "radix_argsort": case_radix_argsort,
     "radix_argsort[uint64]": case_radix_argsort_u64,
@@ -225,7 +230,7 @@ def test_kernel_matches_twin(case, d):
 def test_every_public_kernel_has_a_twin_and_a_case():
     public = {n for n in ("expand_ancestors", "rollup_nodes", "rollup_slots", "rollup_pairs",
                           "row_bits", "bucket_fixed", "group_quantiles", "take_rows",
-                          "latency_order", "radix_argsort")}
+                          "latency_order", "radix_argsort", "drop_row_duplicates")}
     assert public <= {_fn_name(c) for c in REGISTRY}
     for n in public:
         assert callable(getattr(_slow, n))

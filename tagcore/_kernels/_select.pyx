@@ -58,3 +58,33 @@ def take_rows(const off_t[::1] offsets, const id_t[::1] ids, const int64_t[::1] 
                 out_ids[w] = ids[j]
                 w += 1
             out_offsets[i + 1] = w
+
+
+def row_duplicates(const off_t[::1] offsets, const id_t[::1] ids, int64_t[::1] stamp,
+                   off_t[::1] out_offsets, id_t[::1] out_ids, bint write):
+    """Count (and with ``write``, drop) repeated ids within each row, keeping first ones.
+
+    ``stamp`` (one per node) starts below 0. With ``write``, the rows without their repeats
+    go to ``out_offsets``/``out_ids`` (sized like the input). Returns the number of repeats.
+    """
+    cdef Py_ssize_t n = offsets.shape[0] - 1
+    cdef Py_ssize_t r, j
+    cdef id_t t
+    cdef off_t w = 0
+    cdef int64_t dups = 0
+    with nogil:
+        if write:
+            out_offsets[0] = 0
+        for r in range(n):
+            for j in range(offsets[r], offsets[r + 1]):
+                t = ids[j]
+                if stamp[t] == r:
+                    dups += 1
+                    continue
+                stamp[t] = r
+                if write:
+                    out_ids[w] = t
+                    w += 1
+            if write:
+                out_offsets[r + 1] = w
+    return dups
