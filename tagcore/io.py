@@ -427,14 +427,23 @@ def _obj_ints(vals: list[Any], column: str, probs: _Problems, *, default: int | 
     return out
 
 
+def _to_float(v: Any) -> float:
+    if type(v) is bool or v is None:
+        return math.nan
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _obj_floats(vals: list[Any], column: str, probs: _Problems, *, required: bool = False
                 ) -> np.ndarray:
     """float64 column (latency, dollars); missing -> NaN (or a problem when ``required``);
     must be finite and >= 0."""
-    s = pd.Series(vals, dtype=object)
     miss = np.fromiter((_missing(v) for v in vals), dtype=bool, count=len(vals))
-    isbool = np.fromiter((type(v) is bool for v in vals), dtype=bool, count=len(vals))
-    a = np.array(pd.to_numeric(s.where(~isbool, "x"), errors="coerce"), dtype=np.float64)
+    # Python's float() reads decimal text exactly (shortest round trip); pandas' fast parsers
+    # do not always (pandas 2.x), and a float must come back identical
+    a = np.fromiter((_to_float(v) for v in vals), dtype=np.float64, count=len(vals))
     bad = (np.isnan(a) & ~miss) | np.isinf(a) | (a < 0)
     probs.add(column, bad, lambda r: f"expected a number >= 0, got {vals[r]!r}")
     if required:
