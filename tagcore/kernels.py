@@ -45,7 +45,16 @@ def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
 # threads: the kernels run without the GIL, so row ranges can be rolled up side by side into
 # per-thread accumulators that are merged afterwards (no OpenMP needed)
 
-_THREADS = [max(1, int(os.environ.get("TAGCORE_THREADS", "0") or 0) or (os.cpu_count() or 1))]
+def _default_threads() -> int:
+    """``TAGCORE_THREADS`` when it is a positive integer, else the number of cores."""
+    try:
+        n = int(os.environ.get("TAGCORE_THREADS", "") or 0)
+    except ValueError:
+        n = 0
+    return n if n > 0 else (os.cpu_count() or 1)
+
+
+_THREADS = [_default_threads()]
 _POOL: list[ThreadPoolExecutor] = []
 #: below this many rows a kernel runs on one thread (splitting costs more than it saves)
 PARALLEL_MIN_ROWS = 200_000
