@@ -63,8 +63,10 @@ PARALLEL_MIN_ROWS = 200_000
 def set_threads(n: int) -> None:
     """Use up to ``n`` threads in the row kernels (default: ``TAGCORE_THREADS`` or all cores).
 
+    >>> before = get_threads()
     >>> set_threads(1); get_threads()
     1
+    >>> set_threads(before)
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads: expected an integer >= 1, got {n!r}")
