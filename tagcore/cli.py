@@ -24,9 +24,7 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -396,49 +394,16 @@ def _has_named_index(df: pd.DataFrame) -> bool:
     return any(n is not None for n in df.index.names)
 
 
-def _target(dest: str) -> tuple[str, bool]:
-    """The real path behind ``dest`` (symlinks resolved) and whether it is not a regular file
-    (a device such as /dev/null, a FIFO, /dev/stdout): those are written in place, never
-    replaced."""
-    real = os.path.realpath(dest)
-    try:
-        special = not stat.S_ISREG(os.stat(real).st_mode)
-    except FileNotFoundError:
-        special = False
-    return real, special
-
-
-def _atomic_write(dest: str, write: Callable[[str], None]) -> None:
-    """``write(path)`` to a temporary file next to ``dest``, then rename it over ``dest``."""
-    real, special = _target(dest)
-    if special:
-        write(real)
-        return
-    d = os.path.dirname(real)
-    fd, tmp = tempfile.mkstemp(prefix=".tagcore-", suffix=".tmp", dir=d)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, real)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _atomic_write(dest: str, write: Callable[[IO[bytes]], None]) -> None:
+    """``write(fh)`` into a temporary file next to ``dest``, renamed over it when done (the
+    writers of ``tagcore.io`` follow symlinks and write devices and FIFOs in place)."""
+    with _tio()._atomic(dest) as fh:
+        write(fh)
 
 
 def _emit_text(text: str, args: argparse.Namespace, out: IO[str]) -> None:
     if args.output and args.output != "-":
-        def w(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        _atomic_write(args.output, w)
+        _atomic_write(args.output, lambda fh: fh.write(text.encode("utf-8")))
     else:
         out.write(text)
 
@@ -455,7 +420,7 @@ def emit_frame(df: pd.DataFrame, args: argparse.Namespace, out: IO[str]) -> None
         _need_pyarrow()
         flat = df.reset_index() if _has_named_index(df) else df
         flat.columns = [str(c) for c in flat.columns]
-        _atomic_write(args.output, lambda tmp: flat.to_parquet(tmp, index=False))
+        _atomic_write(args.output, lambda fh: flat.to_parquet(fh, index=False))
     else:  # pragma: no cover - guarded by argparse choices
         raise CliError(f"--format: unknown format {fmt!r}")
 
@@ -474,20 +439,7 @@ def write_log(log: RequestLog, dest: str, fmt: str, out: IO[str]) -> None:
     if fmt == "parquet":
         _need_pyarrow()
     if dest != "-":
-        real, special = _target(dest)
-        if not special:
-            writer(log, real)  # atomic: a temporary file, renamed over the target
-            return
-        if fmt == "parquet":
-            with tempfile.TemporaryDirectory() as d:
-                writer(log, os.path.join(d, "out.parquet"))
-                data = Path(d, "out.parquet").read_bytes()
-        else:
-            buf = io.BytesIO()
-            writer(log, buf)
-            data = buf.getvalue()
-        with open(real, "wb") as fh:
-            fh.write(data)
+        writer(log, dest)  # atomic; devices, FIFOs and symlinks handled by tagcore.io
         return
     if fmt == "parquet":
         raise CliError("Parquet output needs a file: add -o FILE.parquet")
