@@ -1094,6 +1094,38 @@ def _scalar_metadata(meta: Any) -> dict[str, Any] | None:
     }
 
 
+def _langfuse_tags(row: dict[str, Any], policy: TagPolicy | None, key_value: KeyValue,
+                   metadata_tags: bool) -> list[str]:
+    """A Langfuse trace's or observation's ``tags`` (``key:value`` mapped per ``key_value``)
+    plus, with ``metadata_tags``, its scalar top-level ``metadata`` as key/value tags."""
+    meta = _loose_json(row.get("metadata"))
+    return _tags(
+        _json_value(row.get("tags"), "tags", list),
+        "tags",
+        policy,
+        key_value=key_value,
+        mapping=_scalar_metadata(meta) if metadata_tags else None,
+    )
+
+
+def _first_dollars(row: dict[str, Any], columns: tuple[str, ...]) -> Decimal | None:
+    """The first of ``columns`` that holds a dollar amount, else None."""
+    for col in columns:
+        cost = _dollars(row.get(col), col)
+        if cost is not None:
+            return cost
+    return None
+
+
+def _langfuse_ids(rec: Record, row: dict[str, Any]) -> Record:
+    """Add the request id and user of a Langfuse row to its record."""
+    if _text(row.get("id")):
+        rec["request_id"] = _text(row.get("id"))
+    if _text(row.get("userid")):
+        rec["user"] = _text(row.get("userid"))
+    return rec
+
+
 def parse_langfuse_traces(
     source: Source,
     *,
@@ -1118,19 +1150,8 @@ def parse_langfuse_traces(
         row = _lower_keys(row)
         ts = _time(row.get("timestamp"), "timestamp")
         usage = _json_value(row.get("usage"), "usage", dict) or {}
-        meta = _loose_json(row.get("metadata"))
-        tags = _tags(
-            _json_value(row.get("tags"), "tags", list),
-            "tags",
-            policy,
-            key_value=key_value,
-            mapping=_scalar_metadata(meta) if metadata_tags else None,
-        )
-        cost = None
-        for col in ("totalcost", "total_cost", "calculatedtotalcost"):
-            cost = _dollars(row.get(col), col)
-            if cost is not None:
-                break
+        tags = _langfuse_tags(row, policy, key_value, metadata_tags)
+        cost = _first_dollars(row, ("totalcost", "total_cost", "calculatedtotalcost"))
         rec: Record = {
             "ts": ts,
             "model": _text(row.get("model")) or UNKNOWN_MODEL,
@@ -1145,11 +1166,7 @@ def parse_langfuse_traces(
             "status": _langfuse_status(row),
             "request_tags": tags,
         }
-        if _text(row.get("id")):
-            rec["request_id"] = _text(row.get("id"))
-        if _text(row.get("userid")):
-            rec["user"] = _text(row.get("userid"))
-        return rec
+        return _langfuse_ids(rec, row)
 
     return _collect(_rows(source, ("timestamp",)), parse, on_error)
 
@@ -1227,23 +1244,12 @@ def parse_langfuse_observations(
         if usage is None:
             usage = _json_value(row.get("usage"), "usage", dict) or {}
             base = "usage"
-        meta = _loose_json(row.get("metadata"))
-        tags = _tags(
-            _json_value(row.get("tags"), "tags", list),
-            "tags",
-            policy,
-            key_value=key_value,
-            mapping=_scalar_metadata(meta) if metadata_tags else None,
-        )
+        tags = _langfuse_tags(row, policy, key_value, metadata_tags)
         if not _is_missing(row.get("endtime")):
             latency = _latency_between(start, _time(row["endtime"], "endTime"), "endTime")
         else:
             latency = _seconds_to_ms(row.get("latency"), "latency")
-        cost = None
-        for col in ("totalcost", "calculatedtotalcost"):
-            cost = _dollars(row.get(col), col)
-            if cost is not None:
-                break
+        cost = _first_dollars(row, ("totalcost", "calculatedtotalcost"))
         if cost is None:
             cost = _dollars(
                 _get(_json_value(row.get("costdetails"), "costDetails", dict), "total"),
@@ -1259,11 +1265,7 @@ def parse_langfuse_observations(
             "status": _langfuse_status(row),
             "request_tags": tags,
         }
-        if _text(row.get("id")):
-            rec["request_id"] = _text(row.get("id"))
-        if _text(row.get("userid")):
-            rec["user"] = _text(row.get("userid"))
-        return rec
+        return _langfuse_ids(rec, row)
 
     return _collect(_rows(source, ("startTime",)), parse, on_error)
 
