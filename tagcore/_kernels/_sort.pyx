@@ -25,8 +25,13 @@ def radix_argsort_u64(const uint64_t[::1] keys, int64_t[::1] out_idx,
     cdef int64_t total, c, pos
     cdef int shift
     cdef bint started = False
-    cdef bint in_out = False  # where the current order lives: out_idx or buf_idx
-    cdef bint keys_in_a = False
+    cdef bint dst_is_a = True    # dst_k is buf_keys_a (else buf_keys_b)
+    cdef bint dst_is_out = True  # dst_i is out_idx (else buf_idx)
+    # each pass scatters (key, row) from src to dst; the buffers then swap roles
+    cdef const uint64_t[::1] src_k = keys
+    cdef uint64_t[::1] dst_k = buf_keys_a
+    cdef int64_t[::1] src_i = buf_idx
+    cdef int64_t[::1] dst_i = out_idx
     with nogil:
         for i in range(n):
             k = keys[i]
@@ -34,57 +39,32 @@ def radix_argsort_u64(const uint64_t[::1] keys, int64_t[::1] out_idx,
             counts[RADIX + ((k >> 16) & 0xFFFF)] += 1
             counts[2 * RADIX + ((k >> 32) & 0xFFFF)] += 1
             counts[3 * RADIX + (k >> 48)] += 1
-        for d in range(4):
-            shift = 16 * d
-            # skip a digit every key shares
-            if n == 0 or counts[d * RADIX + ((keys[0] >> shift) & 0xFFFF)] == n:
-                continue
+    for d in range(4):
+        shift = 16 * d
+        # skip a digit every key shares
+        if n == 0 or counts[d * RADIX + ((keys[0] >> shift) & 0xFFFF)] == n:
+            continue
+        with nogil:
             total = 0
             for b in range(RADIX):
                 c = counts[d * RADIX + b]
                 counts[d * RADIX + b] = total
                 total += c
-            if not started:
-                # first pass reads the input keys, with the identity order
-                for i in range(n):
-                    k = keys[i]
-                    b = (k >> shift) & 0xFFFF
-                    pos = counts[d * RADIX + b]
-                    counts[d * RADIX + b] = pos + 1
-                    buf_keys_a[pos] = k
-                    out_idx[pos] = i
-                started = True
-                in_out = True
-                keys_in_a = True
-            elif keys_in_a:
-                for i in range(n):
-                    k = buf_keys_a[i]
-                    b = (k >> shift) & 0xFFFF
-                    pos = counts[d * RADIX + b]
-                    counts[d * RADIX + b] = pos + 1
-                    buf_keys_b[pos] = k
-                    if in_out:
-                        buf_idx[pos] = out_idx[i]
-                    else:
-                        out_idx[pos] = buf_idx[i]
-                keys_in_a = False
-                in_out = not in_out
-            else:
-                for i in range(n):
-                    k = buf_keys_b[i]
-                    b = (k >> shift) & 0xFFFF
-                    pos = counts[d * RADIX + b]
-                    counts[d * RADIX + b] = pos + 1
-                    buf_keys_a[pos] = k
-                    if in_out:
-                        buf_idx[pos] = out_idx[i]
-                    else:
-                        out_idx[pos] = buf_idx[i]
-                keys_in_a = True
-                in_out = not in_out
-        if not started:
             for i in range(n):
-                out_idx[i] = i
-        elif not in_out:
-            for i in range(n):
-                out_idx[i] = buf_idx[i]
+                k = src_k[i]
+                b = (k >> shift) & 0xFFFF
+                pos = counts[d * RADIX + b]
+                counts[d * RADIX + b] = pos + 1
+                dst_k[pos] = k
+                dst_i[pos] = src_i[i] if started else i  # the first pass starts from 0..n-1
+        started = True
+        src_k = dst_k
+        dst_k = buf_keys_b if dst_is_a else buf_keys_a
+        dst_is_a = not dst_is_a
+        src_i, dst_i = dst_i, src_i
+        dst_is_out = not dst_is_out
+    if not started:
+        for i in range(n):
+            out_idx[i] = i
+    elif dst_is_out:  # the last pass wrote buf_idx
+        out_idx[:] = src_i
