@@ -1067,10 +1067,9 @@ def cmd_timeseries(ctx: _Ctx) -> None:
     lines += ["", f"{args.metric} per {args.freq} bucket ({_tz_label(ctx.tz)}), tags {what}, "
                   f"{args.attribution} attribution"]
     if df.empty or df.shape[1] == 0:
-        lines.append("  (no data)")
-        _emit_text("\n".join(lines) + "\n", args, ctx.out)
+        _emit_text("\n".join([*lines, "  (no data)"]) + "\n", args, ctx.out)
         return
-    fmt_v = (lambda v: money(v)) if args.metric == "cost" else (lambda v: count(v))
+    fmt_v = money if args.metric == "cost" else count
     order = df.sum().sort_values(ascending=False, kind="stable").index.tolist()
     daily = _is_calendar(args.freq)
     idx = [t.strftime("%Y-%m-%d %a" if daily else "%Y-%m-%d %H:%M") for t in df.index]
@@ -1119,12 +1118,11 @@ def cmd_pivot(ctx: _Ctx) -> None:
     lines += ["", f"{args.metric} of the requests carrying both tags (rows: {args.rows}, "
                   f"columns: {args.cols})"]
     if df.empty or df.shape[1] == 0:
-        lines.append("  (no data)")
-        _emit_text("\n".join(lines) + "\n", args, ctx.out)
+        _emit_text("\n".join([*lines, "  (no data)"]) + "\n", args, ctx.out)
         return
     df = df.loc[df.sum(axis=1).sort_values(ascending=False, kind="stable").index,
                 df.sum(axis=0).sort_values(ascending=False, kind="stable").index]
-    fmt_v = (lambda v: money(v)) if args.metric == "cost" else (lambda v: count(v))
+    fmt_v = money if args.metric == "cost" else count
 
     def short(label: str, dim: str) -> str:
         return label[len(dim) + 1:] if label.startswith(dim + "/") else label
