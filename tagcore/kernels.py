@@ -7,12 +7,14 @@ the same signature and result, which the tests use as the oracle.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _sort, _time
+from tagcore._threads import get_threads as get_threads  # re-exported, with the two below
+from tagcore._threads import set_threads as set_threads
+from tagcore._threads import threads as threads
 from tagcore._validate import as_array, check_csr, check_length, check_parents
 
 
@@ -43,39 +45,12 @@ def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------
 # threads: the kernels run without the GIL, so row ranges can be rolled up side by side into
-# per-thread accumulators that are merged afterwards (no OpenMP needed)
+# per-thread accumulators that are merged afterwards (no OpenMP needed). A call without
+# ``threads=`` uses get_threads() of the calling context (see tagcore._threads).
 
-def _default_threads() -> int:
-    """``TAGCORE_THREADS`` when it is a positive integer, else the number of cores."""
-    try:
-        n = int(os.environ.get("TAGCORE_THREADS", "") or 0)
-    except ValueError:
-        n = 0
-    return n if n > 0 else (os.cpu_count() or 1)
-
-
-_THREADS = [_default_threads()]
 _POOL: list[ThreadPoolExecutor] = []
 #: below this many rows a kernel runs on one thread (splitting costs more than it saves)
 PARALLEL_MIN_ROWS = 200_000
-
-
-def set_threads(n: int) -> None:
-    """Use up to ``n`` threads in the row kernels (default: ``TAGCORE_THREADS`` or all cores).
-
-    >>> before = get_threads()
-    >>> set_threads(1); get_threads()
-    1
-    >>> set_threads(before)
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads: expected an integer >= 1, got {n!r}")
-    _THREADS[0] = n
-
-
-def get_threads() -> int:
-    """The number of threads the row kernels may use."""
-    return _THREADS[0]
 
 
 def _chunks(off: np.ndarray, threads: int | None, min_rows: int) -> list[tuple[int, int]]:
