@@ -42,11 +42,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import warnings
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -63,17 +61,12 @@ from tagcore.formats import (
 from tagcore.prices import PriceTable
 from tagcore.tags import TagPolicy
 
-SHARED = Path(
-    os.environ.get("TAGCORE_SHARED_DATA") or Path(__file__).parents[2] / "shared" / "data"
-)
-FORMATS = SHARED / "formats"
 
-
-def shared_file(*parts: str) -> Path:
-    path = FORMATS.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
-    return path
+@pytest.fixture
+def format_file(shared_file):
+    """``format_file("openai", "x.jsonl")``: a file of ../shared/data/formats (conftest.py finds
+    the folder; the test skips when it or the file is absent)."""
+    return lambda *parts: shared_file("formats", *parts)
 
 
 def jsonl(*objs) -> io.StringIO:
@@ -356,8 +349,8 @@ def test_openai_on_error_is_checked():
         parse_openai_log(jsonl(chat_line()), on_error="ignore")  # type: ignore[arg-type]
 
 
-def test_openai_recorded_responses_from_openai_python():
-    path = shared_file("openai", "recorded_responses.jsonl")
+def test_openai_recorded_responses_from_openai_python(format_file):
+    path = format_file("openai", "recorded_responses.jsonl")
     lines = []
     expected = []
     for i, raw in enumerate(path.read_text().splitlines()):
@@ -378,7 +371,7 @@ def test_openai_recorded_responses_from_openai_python():
             )
         )
     table = PriceTable.from_litellm(
-        shared_file("litellm", "pricing", "model_prices_and_context_window_backup.json")
+        format_file("litellm", "pricing", "model_prices_and_context_window_backup.json")
     )
     records, skipped = parse_openai_log(jsonl(*lines), table)
     assert skipped == [] and len(records) == 14
@@ -391,9 +384,9 @@ def test_openai_recorded_responses_from_openai_python():
     assert table.unpriced == {}
 
 
-def test_openai_official_example_response():
+def test_openai_official_example_response(format_file):
     response = json.loads(
-        shared_file("openai", "chat_completion_example_response.json").read_text()
+        format_file("openai", "chat_completion_example_response.json").read_text()
     )
     (rec,), _ = parse_openai_log(
         jsonl(
@@ -537,8 +530,8 @@ def test_litellm_csv_any_column_order_and_case():
     assert records[1]["request_tags"] == [] and records[1]["cost"] == Decimal("0.5")
 
 
-def test_litellm_real_payload_fixture():
-    row = json.loads(shared_file("litellm", "spend_logs_payload.json").read_text())
+def test_litellm_real_payload_fixture(format_file):
+    row = json.loads(format_file("litellm", "spend_logs_payload.json").read_text())
     (rec,), skipped = parse_litellm_spend_logs(io.StringIO(json.dumps(row)))
     assert skipped == []
     assert (rec["model"], rec["prompt_tokens"], rec["completion_tokens"], rec["status"]) == (
@@ -551,15 +544,15 @@ def test_litellm_real_payload_fixture():
     assert rec["ts"] == utc(2025, 1, 24, 9, 20, 46, 847371)
     assert (
         PriceTable.from_litellm(
-            shared_file("litellm", "pricing", "model_prices_and_context_window_backup.json")
+            format_file("litellm", "pricing", "model_prices_and_context_window_backup.json")
         ).cost_nanos("gpt-4o", 10, 20)
         == 225_000
     )
 
 
-def test_litellm_standard_logging_payload_shape():
+def test_litellm_standard_logging_payload_shape(format_file):
     # StandardLoggingPayload has the same token/spend-ish columns but response_cost, not spend
-    row = json.loads(shared_file("litellm", "example_standard_logging_payload.json").read_text())
+    row = json.loads(format_file("litellm", "example_standard_logging_payload.json").read_text())
     with pytest.raises(FormatError, match=r"record 1: spend: missing"):
         parse_litellm_spend_logs(io.StringIO(json.dumps([row])))
     row["spend"] = row["response_cost"]

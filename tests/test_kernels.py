@@ -7,6 +7,9 @@ arrays. Results and raised errors must match the twin, and inputs are never modi
 
 from __future__ import annotations
 
+import inspect
+import types
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -227,13 +230,39 @@ def test_kernel_matches_twin(case, d):
                 np.testing.assert_array_equal(a, b)
 
 
+def _public_functions(module) -> dict[str, types.FunctionType]:
+    """The public functions a module defines itself (not the ones it imports)."""
+    return {n: f for n, f in vars(module).items()
+            if not n.startswith("_") and inspect.isfunction(f) and f.__module__ == module.__name__}
+
+
+def _calls_compiled_code(fn: types.FunctionType) -> bool:
+    """Whether ``fn`` (or a function nested in it) names one of the compiled modules."""
+    compiled = {n for n, m in vars(kernels).items()
+                if isinstance(m, types.ModuleType) and m.__name__.startswith("tagcore._kernels.")}
+    assert compiled, "tagcore.kernels no longer imports its compiled modules by name"
+    codes = [fn.__code__]
+    while codes:
+        code = codes.pop()
+        if compiled & set(code.co_names):
+            return True
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return False
+
+
 def test_every_public_kernel_has_a_twin_and_a_case():
-    public = {n for n in ("expand_ancestors", "rollup_nodes", "rollup_slots", "rollup_pairs",
-                          "row_bits", "bucket_fixed", "group_quantiles", "take_rows",
-                          "latency_order", "radix_argsort", "drop_row_duplicates")}
-    assert public <= {_fn_name(c) for c in REGISTRY}
-    for n in public:
-        assert callable(getattr(_slow, n))
+    """The registry, the kernels and their twins, read from the modules: a new kernel without
+    a twin or without a registry case fails here, and so does a twin without a kernel."""
+    fast, slow = _public_functions(kernels), _public_functions(_slow)
+    cased = {_fn_name(c) for c in REGISTRY}
+    assert len(fast) >= 10 and len(slow) >= 10  # the introspection found the modules' functions
+    direct = {n for n, f in fast.items() if _calls_compiled_code(f)}
+    assert direct >= {"rollup_nodes", "expand_ancestors"}  # and reads nested functions too
+    assert direct <= set(slow), f"kernels without a slow twin: {sorted(direct - set(slow))}"
+    assert set(slow) <= set(fast), f"twins without a kernel: {sorted(set(slow) - set(fast))}"
+    twinned = set(fast) & set(slow)
+    assert twinned <= cased, f"kernels without a registry case: {sorted(twinned - cased)}"
+    assert cased <= twinned, f"registry cases of no kernel/twin pair: {sorted(cased - twinned)}"
 
 
 def test_tag_with_its_own_ancestor_and_deep_paths():

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,12 +15,8 @@ from hypothesis import strategies as st
 
 from tagcore.prices import PriceTable
 
-SHARED = Path(
-    os.environ.get("TAGCORE_SHARED_DATA") or Path(__file__).parents[2] / "shared" / "data"
-)
-LITELLM_PRICES = (
-    SHARED / "formats" / "litellm" / "pricing" / "model_prices_and_context_window_backup.json"
-)
+#: LiteLLM's price map, in the shared data (conftest.py's shared_file fixture)
+LITELLM_PRICES = ("formats", "litellm", "pricing", "model_prices_and_context_window_backup.json")
 
 
 # ----------------------------------------------------------------------------- the oracle
@@ -426,15 +420,18 @@ def test_cost_matches_fraction_oracle(entry, reqs, fallback):
 
 
 @pytest.fixture(scope="module")
-def litellm_map():
-    if not LITELLM_PRICES.exists():
-        pytest.skip(f"shared data not found: {LITELLM_PRICES}")
-    with LITELLM_PRICES.open() as fh:
+def litellm_prices(shared_file):
+    return shared_file(*LITELLM_PRICES)
+
+
+@pytest.fixture(scope="module")
+def litellm_map(litellm_prices):
+    with litellm_prices.open() as fh:
         return json.load(fh)
 
 
-def test_real_litellm_file_loads_and_prices_known_models(litellm_map):
-    t = PriceTable.from_litellm(LITELLM_PRICES)
+def test_real_litellm_file_loads_and_prices_known_models(litellm_map, litellm_prices):
+    t = PriceTable.from_litellm(litellm_prices)
     assert len(t) == len(litellm_map) - 1  # every entry but sample_spec
     assert "sample_spec" not in t.models
     assert t.cost_nanos("gpt-4o", 10, 20) == 225_000  # = the spend of LiteLLM's spend log example

@@ -9,8 +9,6 @@ the numbers to match are still the trace's own. Skips cleanly where ../shared/da
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +16,8 @@ import pytest
 
 import tagcore as tc
 
-DATA = Path(os.environ.get("TAGCORE_SHARED_DATA", "")) if os.environ.get(
-    "TAGCORE_SHARED_DATA") else Path(__file__).resolve().parents[2] / "shared" / "data"
-AZURE = DATA / "azure_llm_2023"
-MOONCAKE = DATA / "mooncake" / "conversation_trace.jsonl"
+AZURE = "azure_llm_2023"  # in the shared data folder (conftest.py's shared_file fixture)
+MOONCAKE = ("mooncake", "conversation_trace.jsonl")
 
 # the README's table: (service, hour) -> (requests, ContextTokens, GeneratedTokens)
 AZURE_HOURS = {
@@ -38,12 +34,11 @@ def _size(tokens: np.ndarray) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def azure() -> tc.RequestLog:
-    if not AZURE.is_dir():
-        pytest.skip("../shared/data/azure_llm_2023 is not here (a user's clone)")
+def azure(shared_file) -> tc.RequestLog:
+    folder = shared_file(AZURE)
     frames = []
     for service in ("code", "conv"):
-        df = pd.read_csv(AZURE / f"AzureLLMInferenceTrace_{service}.csv")
+        df = pd.read_csv(folder / f"AzureLLMInferenceTrace_{service}.csv")
         n = len(df)
         frames.append(pd.DataFrame({
             "ts": pd.to_datetime(df["TIMESTAMP"], utc=True),  # naive times are UTC
@@ -78,10 +73,9 @@ def test_azure_timeseries_and_rollup_agree_with_the_counts(azure):
     assert split["requests"].sum() == len(azure) and "(untagged)" not in split.index
 
 
-def test_mooncake_totals_and_round_trip(tmp_path):
-    if not MOONCAKE.is_file():
-        pytest.skip("../shared/data/mooncake is not here (a user's clone)")
-    rows = [json.loads(line) for line in MOONCAKE.read_text().splitlines() if line.strip()]
+def test_mooncake_totals_and_round_trip(tmp_path, shared_file):
+    trace = shared_file(*MOONCAKE)
+    rows = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
     start = pd.Timestamp("2024-01-01T00:00Z").value // 10**6  # timestamps are ms from start
     records = [{"ts": (start + r["timestamp"]) / 1e3, "model": "kimi",
                 "prompt_tokens": r["input_length"], "completion_tokens": r["output_length"],
