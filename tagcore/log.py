@@ -18,30 +18,42 @@ A log is validated once when it is built; the kernels then trust its arrays.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tagcore import kernels
 from tagcore._validate import as_array, check_csr, check_length
+from tagcore.coerce import (
+    NANOS_PER_DOLLAR,
+    dollars_to_nanos,
+    dollars_to_nanos_array,
+    parse_status,
+    time_to_nanos,
+    times_to_nanos,
+    to_count,
+    to_latency_ms,
+)
+from tagcore.errors import CoerceError, TagcoreError, check_on_error
 from tagcore.tags import TagError, TagPolicy, normalize_tags
 from tagcore.trie import TagTrie
 
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
 __all__ = ["LogError", "RequestLog", "dollars_to_nanos"]
 
-NANOS_PER_DOLLAR = 10**9
 _I64 = 2**63 - 1
 INT_EXTRAS = ("cached_tokens", "reasoning_tokens", "usage_unknown", "unpriced")  # last two: 0/1 flags (recorder)
 STR_EXTRAS = ("request_id", "user", "key")
 _REQUIRED = ("ts", "model", "prompt_tokens", "completion_tokens", "latency_ms", "status")
 
 
-class LogError(ValueError):
+class LogError(TagcoreError, ValueError):
     """A bad value while building a log; names the row and the column.
 
     >>> str(LogError("prompt_tokens", "must be >= 0, got -3", row=7))
@@ -54,96 +66,34 @@ class LogError(ValueError):
         prefix = f"{source}: " if source else ""
         super().__init__(f"{prefix}{where}column {column}: {reason}")
 
-
-def dollars_to_nanos(value: Any) -> int:
-    """Dollars (float, int, str or Decimal) to integer nano-dollars, half-even rounding.
-
-    Floats are read through their shortest repr, so ``0.1`` is exactly 100,000,000 nanos.
-
-    >>> dollars_to_nanos(0.1), dollars_to_nanos("1.5e-9"), dollars_to_nanos(2)
-    (100000000, 2, 2000000000)
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"expected dollars as a number, got {value!r}")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"expected a finite number of dollars, got {value!r}")
-        d = Decimal(repr(value))
-    elif isinstance(value, int):
-        return value * NANOS_PER_DOLLAR
-    elif isinstance(value, Decimal):
-        d = value
-    elif isinstance(value, str):
-        try:
-            d = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"expected dollars as a number, got {value!r}") from None
-    else:
-        try:
-            d = Decimal(repr(float(value)))
-        except (TypeError, ValueError):
-            raise ValueError(f"expected dollars as a number, got {value!r}") from None
-    if not d.is_finite():
-        raise ValueError(f"expected a finite number of dollars, got {value!r}")
-    return int((d * NANOS_PER_DOLLAR).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    @classmethod
+    def of(cls, exc: CoerceError, row: int | None = None, column: str | None = None
+           ) -> LogError:
+        """The log's error for a value the coercion module refused."""
+        return cls(column or exc.field, exc.reason, exc.row if row is None else row)
 
 
-def _dollars_array_to_nanos(values: np.ndarray) -> np.ndarray:
-    """Vectorised float dollars to nanos (nearest nano; exact for costs under ~$9M)."""
-    v = np.asarray(values, dtype=np.float64)
-    bad = ~np.isfinite(v)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise LogError("cost", f"expected a finite number of dollars, got {v[i]!r}", row=i)
-    if v.size and np.abs(v).max() > 9e9:
-        i = int(np.argmax(np.abs(v)))
-        raise LogError("cost", f"{v[i]!r} dollars does not fit in int64 nano-dollars", row=i)
-    return np.rint(v * NANOS_PER_DOLLAR).astype(np.int64)
-
-
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-
-
-def _ts_to_nanos(value: Any) -> int:
-    """A time (datetime, ISO string, epoch seconds, pandas/numpy time) to int ns UTC."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a time, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value) * 10**9
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            raise ValueError(f"expected a time, got {value!r}")
-        return int(round(float(value) * 1e9))
+def _dollars_array_to_nanos(values: Any) -> np.ndarray:
     try:
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"cannot read {value!r} as a time ({exc})") from None
-    if t is pd.NaT:
-        raise ValueError(f"expected a time, got {value!r}")
-    if t.tzinfo is None:
-        t = t.tz_localize("UTC")
-    return int(t.value) if t.unit == "ns" else int(t.as_unit("ns").value)
+        return dollars_to_nanos_array(values, "cost")
+    except CoerceError as exc:
+        raise LogError.of(exc) from None
 
 
-def _ts_array(values: Any) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind == "M":
-        return arr.astype("datetime64[ns]").view(np.int64)
-    if arr.dtype.kind in "iu":
-        return as_array(arr, np.int64, "ts")
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ns]").view(np.int64)
-    out = np.empty(arr.size, dtype=np.int64)
-    for i, v in enumerate(arr.ravel()):
-        try:
-            out[i] = _ts_to_nanos(v)
-        except ValueError as exc:
-            raise LogError("ts", str(exc), row=i) from None
-    return out
+_ts_to_nanos = time_to_nanos  # old private name; callers move to tagcore.coerce
+
+
+def _ts_array(values: Any, unit: str = "ns") -> np.ndarray:
+    try:
+        return times_to_nanos(values, unit=unit)
+    except CoerceError as exc:
+        raise LogError.of(exc) from None
 
 
 def _dict_encode(values: Any, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """Strings to (int32 codes, values); None/NaN become -1."""
+    import pandas as pd
+
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     for _i, u in enumerate(uniques):
         if not isinstance(u, str):
@@ -188,6 +138,7 @@ def _readonly(a: np.ndarray, fresh: bool = False) -> np.ndarray:
         if not fresh:
             a = a.copy()
         a.setflags(write=False)
+        a = a.view()  # a view of a read-only base cannot be made writeable again
     return a
 
 
@@ -225,6 +176,8 @@ def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _times(col: np.ndarray, mask: np.ndarray) -> pd.Series:
+    import pandas as pd
+
     out = pd.Series(pd.to_datetime(np.where(mask, col, 0), unit="ns", utc=True))
     out[~mask] = pd.NaT
     return out
@@ -311,22 +264,56 @@ class RequestLog:
                 if n and ((c < -1) | (c >= len(vals))).any():
                     raise LogError(name, "dictionary code out of range")
                 ex[name] = (_readonly(c, _fresh), tuple(vals))
-        self.ts = _readonly(ts, _fresh)
-        self.model_codes = _readonly(codes, _fresh)
-        self.models = models
-        self.prompt_tokens = _readonly(cols["prompt_tokens"], _fresh)
-        self.completion_tokens = _readonly(cols["completion_tokens"], _fresh)
-        self.cost = _readonly(cols["cost"], _fresh)
-        self.latency_ms = _readonly(lat, _fresh)
-        self.status = _readonly(st, _fresh)
-        self.tag_offsets = _readonly(off, _fresh)
-        self.tag_ids = _readonly(ids, _fresh)
-        self.trie = trie
-        self.extras = ex
-        self.dropped_rows = int(dropped_rows)
-        self.dropped_tags = int(dropped_tags)
-        self.problems = tuple(problems)
-        self._cache: dict[str, Any] = {}
+        put = object.__setattr__
+        put(self, "ts", _readonly(ts, _fresh))
+        put(self, "model_codes", _readonly(codes, _fresh))
+        put(self, "models", models)
+        put(self, "prompt_tokens", _readonly(cols["prompt_tokens"], _fresh))
+        put(self, "completion_tokens", _readonly(cols["completion_tokens"], _fresh))
+        put(self, "cost", _readonly(cols["cost"], _fresh))
+        put(self, "latency_ms", _readonly(lat, _fresh))
+        put(self, "status", _readonly(st, _fresh))
+        put(self, "tag_offsets", _readonly(off, _fresh))
+        put(self, "tag_ids", _readonly(ids, _fresh))
+        put(self, "trie", trie)
+        put(self, "extras", ex)
+        put(self, "dropped_rows", int(dropped_rows))
+        put(self, "dropped_tags", int(dropped_tags))
+        put(self, "problems", tuple(problems))
+        put(self, "_cache", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A built log cannot be changed: the kernels trust the arrays it validated.
+
+        >>> RequestLog.empty().tag_ids = None
+        Traceback (most recent call last):
+        ...
+        AttributeError: a RequestLog is immutable: cannot set 'tag_ids' (build a new log: log[mask], RequestLog.from_arrays(...))
+        """
+        raise AttributeError(f"a RequestLog is immutable: cannot set {name!r} (build a new "
+                             "log: log[mask], RequestLog.from_arrays(...))")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a RequestLog is immutable: cannot delete {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_cache"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, _readonly(v) if isinstance(v, np.ndarray) else v)
+        object.__setattr__(self, "_cache", {})
+
+    def _set_meta(self, *, dropped_rows: int | None = None, dropped_tags: int | None = None,
+                  problems: Sequence[str] | None = None) -> RequestLog:
+        """Set what a reader counted while building this log (its own, fresh log only)."""
+        if dropped_rows is not None:
+            object.__setattr__(self, "dropped_rows", int(dropped_rows))
+        if dropped_tags is not None:
+            object.__setattr__(self, "dropped_tags", int(dropped_tags))
+        if problems is not None:
+            object.__setattr__(self, "problems", tuple(problems))
+        return self
 
     # ---------------------------------------------------------------------------- building
 
@@ -334,8 +321,10 @@ class RequestLog:
     def from_arrays(cls, *, ts, model, prompt_tokens, completion_tokens, latency_ms, status,
                     tag_offsets, tag_ids, trie: TagTrie, cost=None, cost_nanos=None,
                     models: Sequence[str] | None = None,
-                    extras: Mapping[str, Any] | None = None, copy: bool = True) -> RequestLog:
-        """Build from columns: ``ts`` as datetime64 or int64 ns; ``model`` as strings, or as
+                    extras: Mapping[str, Any] | None = None, copy: bool = True,
+                    ts_unit: str = "ns") -> RequestLog:
+        """Build from columns: ``ts`` as datetime64, or epoch numbers in ``ts_unit``
+        (nanoseconds by default: the log's own column); ``model`` as strings, or as
         int codes with ``models`` naming them; ``cost`` in float dollars or ``cost_nanos``
         exact; tags as CSR (``tag_offsets``, ``tag_ids``) over ``trie``. With ``copy=False``
         the log takes over writable arrays that already have the right dtype and freezes them
@@ -358,7 +347,7 @@ class RequestLog:
             codes = model
         nanos = (as_array(cost_nanos, np.int64, "cost_nanos") if cost is None
                  else _dollars_array_to_nanos(np.asarray(cost)))
-        return cls(ts=_ts_array(ts), model_codes=codes, models=models,
+        return cls(ts=_ts_array(ts, ts_unit), model_codes=codes, models=models,
                    prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=nanos,
                    latency_ms=latency_ms, status=status, tag_offsets=tag_offsets,
                    tag_ids=tag_ids, trie=trie, extras=extras, _fresh=not copy)
@@ -366,7 +355,8 @@ class RequestLog:
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]], *,
                      policy: TagPolicy | None = None, on_error: str = "raise",
-                     trie: TagTrie | None = None, source: str | None = None) -> RequestLog:
+                     trie: TagTrie | None = None, source: str | None = None,
+                     ts_unit: str = "s") -> RequestLog:
         """Build from dicts with ``ts`` (datetime, ISO string or epoch seconds; naive = UTC),
         ``model``, ``prompt_tokens``, ``completion_tokens``, ``cost`` (dollars: float, str or
         Decimal) or ``cost_nanos``, ``latency_ms`` (None = unknown), ``status`` and
@@ -374,7 +364,9 @@ class RequestLog:
         ``user``, ``key``.
 
         A bad value raises :class:`LogError` naming the row and column; with
-        ``on_error="drop"`` the row is dropped and counted (``dropped_rows``, ``problems``).
+        ``on_error="skip"`` (or ``"drop"``) the row is left out and counted (``dropped_rows``,
+        ``problems``). Epoch numbers in ``ts`` are in ``ts_unit`` (seconds by default; see
+        :mod:`tagcore.coerce` for every rule of money, time and usage).
         Invalid tags follow ``policy`` (``on_invalid="drop"`` drops the tag, not the row).
 
         >>> log = RequestLog.from_records([{"ts": 0, "model": "m", "prompt_tokens": -1,
@@ -383,8 +375,7 @@ class RequestLog:
         ...
         tagcore.log.LogError: row 0, column prompt_tokens: expected an integer in [0, 2**63), got -1
         """
-        if on_error not in ("raise", "drop"):
-            raise ValueError(f"on_error: expected 'raise' or 'drop', got {on_error!r}")
+        on_error = check_on_error(on_error)
         trie = TagTrie() if trie is None else trie
         cols: dict[str, list] = {k: [] for k in ("ts", "model", "prompt_tokens",
                                                  "completion_tokens", "cost", "latency_ms",
@@ -394,7 +385,7 @@ class RequestLog:
         dropped, problems = 0, []
         for row, rec in enumerate(records):
             try:
-                vals = cls._parse_record(row, rec, policy)
+                vals = cls._parse_record(row, rec, policy, ts_unit)
             except LogError as exc:
                 if source:
                     exc = LogError(exc.column, exc.reason, exc.row, source)
@@ -439,64 +430,33 @@ class RequestLog:
                    _fresh=True)
 
     @staticmethod
-    def _parse_record(row: int, rec: Mapping[str, Any], policy: TagPolicy | None) -> dict:
+    def _parse_record(row: int, rec: Mapping[str, Any], policy: TagPolicy | None,
+                      ts_unit: str = "s") -> dict:
         if not isinstance(rec, Mapping):
             raise LogError("record", f"expected a mapping, got {type(rec).__name__}", row=row)
         out: dict[str, Any] = {}
         for k in ("ts", "model", "prompt_tokens", "completion_tokens", "status"):
             if rec.get(k) is None:
                 raise LogError(k, "missing", row=row)
-        try:
-            out["ts"] = _ts_to_nanos(rec["ts"])
-        except (ValueError, OverflowError) as exc:
-            raise LogError("ts", str(exc), row=row) from None
-        if not -_I64 <= out["ts"] <= _I64:
-            raise LogError("ts", f"{rec['ts']!r} is outside the int64 nanosecond range "
-                           "(epoch milliseconds given as seconds?)", row=row)
         if not isinstance(rec["model"], str) or not rec["model"]:
             raise LogError("model", f"expected a model name, got {rec['model']!r}", row=row)
         out["model"] = rec["model"]
-        for k in ("prompt_tokens", "completion_tokens", *INT_EXTRAS):
-            v = rec.get(k, 0 if k in ("prompt_tokens", "completion_tokens") else None)
-            if v is None:
-                out[k] = None
-                continue
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= _I64:
-                raise LogError(k, f"expected an integer in [0, 2**63), got {v!r}", row=row)
-            out[k] = int(v)
-        if rec.get("cost_nanos") is not None:
-            v = rec["cost_nanos"]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= _I64:
-                raise LogError("cost_nanos", f"expected an integer in [0, 2**63), got {v!r}",
-                               row=row)
-            out["cost"] = int(v)
-        else:
-            v = rec.get("cost", 0)
-            try:
-                nanos = 0 if v is None else dollars_to_nanos(v)
-            except ValueError as exc:
-                raise LogError("cost", str(exc), row=row) from None
-            if not 0 <= nanos <= _I64:
-                raise LogError("cost", f"must be >= 0 and below 2**63 nano-dollars, got {v!r}",
-                               row=row)
-            out["cost"] = nanos
-        lat = rec.get("latency_ms")
-        if lat is None:
-            out["latency_ms"] = math.nan
-        else:
-            try:
-                latf = float(lat)
-            except (TypeError, ValueError):
-                raise LogError("latency_ms", f"expected milliseconds, got {lat!r}", row=row) from None
-            if isinstance(lat, bool) or math.isinf(latf) or latf < 0:
-                raise LogError("latency_ms", f"expected milliseconds >= 0, got {lat!r}", row=row)
-            out["latency_ms"] = latf
-        st = rec["status"]
-        if isinstance(st, bool) or not isinstance(st, (int, np.integer)) or not 0 <= st <= 999:
-            raise LogError("status", f"expected an HTTP status 0..999, got {st!r}", row=row)
-        out["status"] = int(st)
+        try:
+            out["ts"] = time_to_nanos(rec["ts"], unit=ts_unit)
+            for k in ("prompt_tokens", "completion_tokens", *INT_EXTRAS):
+                v = rec.get(k)
+                out[k] = None if v is None else to_count(v, k)
+            if rec.get("cost_nanos") is not None:
+                out["cost"] = to_count(rec["cost_nanos"], "cost_nanos")
+            else:
+                v = rec.get("cost", 0)
+                out["cost"] = 0 if v is None else dollars_to_nanos(v, "cost")
+                if out["cost"] < 0:
+                    raise CoerceError("cost", f"must be >= 0, got {v!r}", v)
+            out["latency_ms"] = to_latency_ms(rec.get("latency_ms"))
+            out["status"] = parse_status(rec["status"])
+        except CoerceError as exc:
+            raise LogError.of(exc, row=row) from None
         for k in STR_EXTRAS:
             v = rec.get(k)
             if v is not None and not isinstance(v, str):
@@ -511,10 +471,14 @@ class RequestLog:
 
     @classmethod
     def from_pandas(cls, df: pd.DataFrame, *, tags: str = "request_tags",
-                    policy: TagPolicy | None = None, trie: TagTrie | None = None) -> RequestLog:
+                    policy: TagPolicy | None = None, trie: TagTrie | None = None,
+                    ts_unit: str = "s") -> RequestLog:
         """Build from a DataFrame with the record columns and a list-of-strings tag column
-        (``cost`` in dollars, or ``cost_nanos``).
+        (``cost`` in dollars, or ``cost_nanos``). ``ts`` may be datetimes, ISO text or epoch
+        numbers in ``ts_unit`` (seconds by default), read by :mod:`tagcore.coerce` as every
+        other door reads them.
 
+        >>> import pandas as pd
         >>> df = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
         ...     "model": ["m", "m"], "prompt_tokens": [1, 2], "completion_tokens": [3, 4],
         ...     "cost": [0.1, 0.2], "latency_ms": [5.0, 6.0], "status": [200, 404],
@@ -544,16 +508,15 @@ class RequestLog:
             if k in df.columns:
                 extras[k] = df[k].tolist()
         costkw = ({"cost_nanos": df["cost_nanos"].to_numpy()} if "cost_nanos" in df.columns
-                  else {"cost": df["cost"].to_numpy(dtype=np.float64)})
-        ts = df["ts"]
+                  else {"cost": df["cost"]})
         log = cls.from_arrays(
-            ts=ts if isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.to_numpy(),
+            ts=df["ts"], ts_unit=ts_unit,
             model=df["model"].tolist(), prompt_tokens=df["prompt_tokens"].to_numpy(),
             completion_tokens=df["completion_tokens"].to_numpy(),
             latency_ms=df["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan),
             status=df["status"].to_numpy(), tag_offsets=off, tag_ids=ids, trie=trie,
             extras=extras, **costkw)
-        log.dropped_tags = dropped
+        log._set_meta(dropped_tags=dropped)
         return log
 
     @classmethod
@@ -703,6 +666,8 @@ class RequestLog:
         >>> list(RequestLog.empty().to_pandas().columns)[:4]
         ['ts', 'model', 'prompt_tokens', 'completion_tokens']
         """
+        import pandas as pd
+
         paths = np.array(self.trie.paths, dtype=object)
         tag_paths = paths[self.tag_ids] if self.tag_ids.size else np.zeros(0, dtype=object)
         tag_lists = [tag_paths[a:b].tolist() for a, b in
@@ -739,10 +704,148 @@ class RequestLog:
         return np.array(vals + (None,), dtype=object)[codes]
 
     # ---------------------------------------------------------------------------- queries
-    # (defined in tagcore.query, attached below to keep this module about data)
+    # Each is a short delegate to its job's module (tagcore.query), as pandas'
+    # DataFrame.to_parquet is to pandas.io; the module loads (with pandas) on first use.
 
+    def totals(self, metrics: Sequence[str] | None = None) -> pd.Series:
+        """The grand total, each request once (see :func:`tagcore.query.totals`).
 
-from tagcore import query as _query  # noqa: E402
+        >>> int(RequestLog.empty().totals()["requests"])
+        0
+        """
+        from tagcore.query import totals
 
-for _name in ("totals", "rollup", "filter", "timeseries", "pivot", "top"):
-    setattr(RequestLog, _name, getattr(_query, _name))
+        return totals(self, metrics)
+
+    def rollup(self, under: str | None = None, level: int | None = None,
+               attribution: str = "full", by: str | None = None, sort: str = "cost",
+               metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Usage per tag node, full, split or primary (see :func:`tagcore.query.rollup`).
+
+        >>> RequestLog.empty().rollup().shape[0]
+        0
+        """
+        from tagcore.query import rollup
+
+        return rollup(self, under=under, level=level, attribution=attribution, by=by,
+                      sort=sort, metrics=metrics)
+
+    def window(self, since: Any = None, until: Any = None, last: Any = None,
+               now: Any = None) -> tuple[int, int] | None:
+        """The time window as (exclusive low, inclusive high) ns (see
+        :func:`tagcore.query.window`).
+
+        >>> RequestLog.empty().window() is None
+        True
+        """
+        from tagcore.query import window
+
+        return window(self, since=since, until=until, last=last, now=now)
+
+    def filter(self, expr: Any = None, *, since: Any = None, until: Any = None,
+               last: Any = None, now: Any = None, model: str | Sequence[str] | None = None,
+               status: Any = None) -> RequestLog:
+        """The requests matching a tag filter and keyword filters, as a new log (see
+        :func:`tagcore.query.filter`).
+
+        >>> len(RequestLog.empty().filter("customer/acme & ~env/staging"))
+        0
+        """
+        from tagcore.query import filter as _filter
+
+        return _filter(self, expr, since=since, until=until, last=last, now=now, model=model,
+                       status=status)
+
+    def timeseries(self, freq: str, level: int | None = None, under: str | None = None,
+                   metric: str = "cost", last: Any = None, since: Any = None,
+                   until: Any = None, now: Any = None, tz: str = "UTC",
+                   attribution: str = "full") -> pd.DataFrame:
+        """A metric per time bucket and tag (see :func:`tagcore.query.timeseries`).
+
+        >>> RequestLog.empty().timeseries("1D").shape
+        (0, 0)
+        """
+        from tagcore.query import timeseries
+
+        return timeseries(self, freq, level=level, under=under, metric=metric, last=last,
+                          since=since, until=until, now=now, tz=tz, attribution=attribution)
+
+    def pivot(self, dim_a: str, dim_b: str, metric: str = "cost") -> pd.DataFrame:
+        """``metric`` for each pair of a child of ``dim_a`` and a child of ``dim_b`` (see
+        :func:`tagcore.query.pivot`).
+
+        >>> RequestLog.empty().pivot("customer", "feature").shape
+        (0, 0)
+        """
+        from tagcore.query import pivot
+
+        return pivot(self, dim_a, dim_b, metric=metric)
+
+    def top(self, n: int = 10, under: str | None = None, level: int | None = None,
+            attribution: str = "split", metric: str = "cost",
+            metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """The ``n`` largest nodes of a set plus an ``(other)`` row (see
+        :func:`tagcore.query.top`).
+
+        >>> RequestLog.empty().top(3).shape[0]
+        0
+        """
+        from tagcore.query import top
+
+        return top(self, n=n, under=under, level=level, attribution=attribution,
+                   metric=metric, metrics=metrics)
+
+    # ---------------------------------------------------------------------------- writers
+
+    def to_parquet(self, path: str | os.PathLike[str], *, compression: str = "zstd",
+                   row_group_size: int = 1 << 20) -> None:
+        """Write the log to a Parquet file, atomically (see :func:`tagcore.io.to_parquet`).
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     RequestLog.empty().to_parquet(os.path.join(d, "e.parquet"))
+        """
+        from tagcore.io import to_parquet
+
+        to_parquet(self, path, compression=compression, row_group_size=row_group_size)
+
+    def to_jsonl(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
+        """Write the log as JSONL (see :func:`tagcore.io.to_jsonl`).
+
+        >>> import io
+        >>> RequestLog.empty().to_jsonl(io.BytesIO())
+        """
+        from tagcore.io import to_jsonl
+
+        to_jsonl(self, path)
+
+    def to_csv(self, path: str | os.PathLike[str] | IO[bytes]) -> None:
+        """Write the log as spreadsheet-safe CSV (see :func:`tagcore.io.to_csv`).
+
+        >>> import io
+        >>> RequestLog.empty().to_csv(io.BytesIO())
+        """
+        from tagcore.io import to_csv
+
+        to_csv(self, path)
+
+    def to_arrow(self) -> pa.Table:
+        """The log as a pyarrow Table (the columns :meth:`to_parquet` writes), so Polars,
+        DuckDB and pyarrow read it without a copy of the numeric columns.
+
+        >>> RequestLog.empty().to_arrow().num_rows
+        0
+        """
+        from tagcore.io.arrow import log_to_arrow
+
+        return log_to_arrow(self)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream interface: ``polars.DataFrame(log)``,
+        ``duckdb.sql("select ... from log")`` and ``pyarrow.table(log)`` read the log.
+
+        >>> import pyarrow as pa
+        >>> pa.table(RequestLog.empty()).num_rows
+        0
+        """
+        return self.to_arrow().__arrow_c_stream__(requested_schema)

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from tagcore.log import RequestLog, _ts_to_nanos
+from tagcore.coerce import time_to_nanos
+from tagcore.log import RequestLog
 from tagcore.trie import TagTrie
 
 __all__ = ["load_sample", "SAMPLE_END", "SAMPLE_DAYS", "PRICES_NANOS"]
@@ -105,10 +106,10 @@ def _pick(rng: random.Random, cum: list[float]) -> int:
 
 def _end_ns(now: Any) -> int:
     if now is None:
-        return _ts_to_nanos(SAMPLE_END)
+        return time_to_nanos(SAMPLE_END)
     if isinstance(now, (int, np.integer)) and not isinstance(now, bool):
         return int(now)  # nanoseconds since the epoch
-    return _ts_to_nanos(now)
+    return time_to_nanos(now)
 
 
 def load_sample(n: int = 4000, seed: int = 7, *, now: Any = None) -> RequestLog:

@@ -183,7 +183,7 @@ def without(key: str) -> dict:
 BAD = [
     ("prompt_tokens", good(prompt_tokens=-1)),
     ("completion_tokens", good(completion_tokens=-5)),
-    ("prompt_tokens", good(prompt_tokens="12")),
+    ("prompt_tokens", good(prompt_tokens="12 tokens")),
     ("prompt_tokens", good(prompt_tokens=1.5)),
     ("cached_tokens", good(cached_tokens=-1)),
     ("cost", good(cost=float("nan"))),
@@ -204,7 +204,7 @@ BAD = [
     ("model", good(model=5)),
     ("model", good(model="")),
     ("status", without("status")),
-    ("status", good(status="200")),
+    ("status", good(status="OK")),
     ("status", good(status=1000)),
     ("status", good(status=-1)),
     ("latency_ms", good(latency_ms="fast")),
