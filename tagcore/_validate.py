@@ -9,7 +9,37 @@ kernel ever sees an array that could make it read out of bounds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+CHECKED = object()
+"""Private: ``trusted=CHECKED`` says "this module validated these very arrays a moment ago".
+Only :mod:`tagcore.kernels` passes it, for arrays it has just checked or made itself."""
+
+
+def _trust(trusted: Any, offsets: Any, ids: Any, n_nodes: int) -> bool:
+    """Whether the O(n) CSR checks may be skipped. ``trusted`` is falsy (check in full),
+    :data:`CHECKED` (internal), or the :class:`~tagcore.log.RequestLog` whose own arrays
+    ``offsets`` and ``ids`` are, validated when it was built and immutable since; its ids are
+    below the size its trie had then, which ``n_nodes`` must cover. Anything else is refused:
+    ``trusted=True`` no longer skips checks for arrays of unknown origin."""
+    if trusted is None or trusted is False:
+        return False
+    if trusted is CHECKED:
+        return True
+    from tagcore.log import RequestLog
+
+    if not isinstance(trusted, RequestLog):
+        raise TypeError("trusted: expected the RequestLog whose tag arrays these are, got "
+                        f"{type(trusted).__name__} (pass nothing to have the arrays checked)")
+    if offsets is not trusted.tag_offsets or ids is not trusted.tag_ids:
+        raise ValueError("trusted: these tag arrays are not the log's own; pass nothing to "
+                         "have them checked")
+    if n_nodes < trusted._n_nodes:
+        raise ValueError(f"n_nodes: {n_nodes} is less than the {trusted._n_nodes} nodes the "
+                         "log's ids were checked against")
+    return True
 
 _INT_LIMITS = {
     np.dtype(np.int8): (-(2**7), 2**7 - 1),
@@ -56,7 +86,7 @@ def as_array(values, dtype, name: str, *, ndim: int = 1) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def check_parents(parents, *, trusted: bool = False) -> np.ndarray:
+def check_parents(parents, *, trusted: Any = None) -> np.ndarray:
     """Validate a parent array: int32, ``-1 <= parents[i] < i`` so walks up always end.
 
     >>> check_parents([-1, 0, 1]).tolist()
@@ -67,7 +97,7 @@ def check_parents(parents, *, trusted: bool = False) -> np.ndarray:
     ValueError: parents: parent 2 of node 1 is not smaller than the node (must be -1 or < 1)
     """
     p = as_array(parents, np.int32, "parents")
-    if p.size and not trusted:
+    if p.size:  # O(nodes): always checked, whoever calls
         idx = np.arange(p.size, dtype=np.int64)
         bad = (p < -1) | (p >= idx)
         if bad.any():
@@ -81,13 +111,13 @@ def check_parents(parents, *, trusted: bool = False) -> np.ndarray:
 
 def check_csr(offsets, ids, n_nodes: int, *, n_rows: int | None = None,
               names: tuple[str, str] = ("tag_offsets", "tag_ids"),
-              trusted: bool = False) -> tuple[np.ndarray, np.ndarray]:
+              trusted: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Validate CSR arrays: offsets int64 from 0, non-decreasing, ending at ``len(ids)``;
     ids int32 in ``[0, n_nodes)``.
 
-    ``trusted=True`` is for the arrays of a built :class:`~tagcore.log.RequestLog`, which
-    were checked in full when it was built and are read-only since (its trie only grows):
-    then only the O(1) checks run.
+    ``trusted=log`` is for the arrays of a built :class:`~tagcore.log.RequestLog`, which
+    were checked in full when it was built and are immutable since (its trie only grows):
+    then only the O(1) checks run, after checking that these are that log's very arrays.
 
     >>> o, i = check_csr([0, 2, 3], [0, 1, 1], 2)
     >>> check_csr([0, 2, 3], [0, 1, 5], 2)
@@ -104,7 +134,7 @@ def check_csr(offsets, ids, n_nodes: int, *, n_rows: int | None = None,
         raise ValueError(f"{on}: expected {n_rows + 1} entries (n_rows + 1), got {off.size}")
     if off[0] != 0:
         raise ValueError(f"{on}: must start at 0, starts at {int(off[0])}")
-    if trusted:
+    if _trust(trusted, offsets, ids, n_nodes):
         if off[-1] != idv.size:
             raise ValueError(f"{on}: ends at {int(off[-1])} but {iname} holds {idv.size} ids")
         return off, idv

@@ -8,6 +8,7 @@ the same signature and result, which the tests use as the oracle.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,25 @@ from tagcore._kernels import _closure, _quantile, _rollup, _select, _sets, _sort
 from tagcore._threads import get_threads as get_threads  # re-exported, with the two below
 from tagcore._threads import set_threads as set_threads
 from tagcore._threads import threads as threads
-from tagcore._validate import as_array, check_csr, check_length, check_parents
+from tagcore._validate import CHECKED, as_array, check_csr, check_length, check_parents
+
+# ``trusted=`` of the functions below is ``None`` (check the CSR arrays in full, the default)
+# or the RequestLog whose own ``tag_offsets``/``tag_ids`` are passed: a built log was checked
+# once and is immutable, so only O(1) and O(nodes) checks run then (see _validate._trust).
+# Parents, trees, slots, groups and layouts are always checked: they are O(nodes) or come
+# with the log's cache.
+
+
+def _is_log(trusted: Any) -> bool:
+    return trusted is not None and trusted is not False and trusted is not CHECKED
+
+
+def _n_nodes_of(trusted: Any, idv: np.ndarray, n_nodes: int | None) -> int:
+    if n_nodes is not None:
+        return n_nodes
+    if _is_log(trusted):
+        return int(trusted._n_nodes)
+    return int(idv.max()) + 1 if idv.size else 0
 
 
 def expand_ancestors(parents, offsets, ids) -> tuple[np.ndarray, np.ndarray]:
@@ -128,19 +147,44 @@ def tree_arrays(parents) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return roots, depths, pre
 
 
-def _check_tree(tree, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_tree(tree, parents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(roots, depths, preorder)`` given by a caller must belong to ``parents`` (the walks
+    up the tree and the sort into tree order index with them): O(nodes), vectorised."""
+    n = parents.size
     roots, depths, pre = (as_array(a, np.int32, name)
                           for a, name in zip(tree, ("roots", "depths", "preorder")))
     for a, name in ((roots, "roots"), (depths, "depths"), (pre, "preorder")):
         check_length(a, n, name)
-    if n and (((roots < 0) | (roots >= n)).any() or (depths < 1).any()):
-        raise ValueError("tree: roots must be node ids and depths >= 1")
+    if n:
+        top = parents < 0
+        pp = np.where(top, 0, parents)
+        ok = (np.where(top, roots == np.arange(n), roots == roots[pp]).all()
+              and np.where(top, depths == 1, depths == depths[pp] + 1).all()
+              and ((pre >= 0) & (pre < n)).all()
+              and np.bincount(pre, minlength=n).max() == 1)
+        if not ok:
+            raise ValueError("tree: roots, depths and preorder do not belong to parents "
+                             "(use tree_arrays)")
     return roots, depths, pre
+
+
+def _longest(trusted: Any, off: np.ndarray, a: int, b: int, max_tags: int | None) -> int:
+    """The most tags a row in ``[a, b)`` holds (it sizes the kernel's scratch space): taken
+    from an internal caller, from a log's cache, or counted."""
+    if trusted is CHECKED and max_tags is not None:
+        return max_tags
+    if _is_log(trusted):
+        got = trusted._cache.get("max_tags")
+        if got is None:
+            got = trusted._cache["max_tags"] = (int(np.diff(trusted.tag_offsets).max())
+                                                if len(trusted) else 0)
+        return got
+    return int(np.diff(off[a:b + 1]).max()) if b > a else 0
 
 
 def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latency, ts, *,
                  tree=None, want_latency: bool = True, want_time: bool = True,
-                 trusted: bool = False, threads: int | None = None,
+                 trusted: Any = None, threads: int | None = None,
                  min_rows: int = PARALLEL_MIN_ROWS, max_tags: int | None = None):
     """Per-node totals (each request once per node it or its tags' ancestors cover) and
     exact-tag ``self`` sums.
@@ -150,8 +194,8 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     request reached are INT64_MAX/INT64_MIN. ``tree`` may pass ``(roots, depths, preorder)``
     when known (see :func:`tree_arrays`; they must belong to ``parents``). Logs of at least
     ``min_rows`` rows are split over ``threads`` threads (default :func:`get_threads`).
-    ``max_tags``, the most tags any row holds, sizes scratch space; it is only taken from a
-    ``trusted`` caller (a log knows it), and counted otherwise.
+    ``max_tags``, the most tags any row holds, sizes scratch space; it is only taken from
+    tagcore's own callers, and counted (or read from the trusted log's cache) otherwise.
 
     >>> s, t, _, _ = rollup_nodes([-1, 0, 0], [0, 2], [1, 2], [200], [10], [5], [7], [1.0], [0])
     >>> t[:, 0].tolist(), s[:, 0].tolist(), t[:, 4].tolist()
@@ -161,10 +205,8 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
     off, idv = check_csr(offsets, ids, p.size, trusted=trusted)
     n = off.size - 1
     st, pt, ct, cs, lat, tsv = _metric_columns(n, status, prompt, completion, cost, latency, ts)
-    rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p.size)
+    rt, dep, pre = tree_arrays(p) if tree is None else _check_tree(tree, p)
     nn = p.size
-    if not trusted:
-        max_tags = None
 
     def run(a: int, b: int):
         self_acc = np.zeros((nn, 8), dtype=np.int64)
@@ -174,7 +216,7 @@ def rollup_nodes(parents, offsets, ids, status, prompt, completion, cost, latenc
         lat_self = np.zeros(nn, dtype=np.float64)
         lat_fix = np.zeros(nn, dtype=np.float64)
         o = off[a:b + 1]
-        longest = int(np.diff(o).max()) if b > a and max_tags is None else (max_tags or 0)
+        longest = _longest(trusted, off, a, b, max_tags)
         _rollup.rollup_nodes(p, rt, dep, pre, o, idv, st[a:b], pt[a:b], ct[a:b], cs[a:b],
                              lat[a:b], tsv[a:b], want_latency, want_time, self_acc, fix,
                              lat_self, lat_fix, np.full(nn, -1, dtype=np.int64),
@@ -223,7 +265,7 @@ _MODES = {"full": 0, "split": 1, "primary": 2}
 
 def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completion, cost,
                  latency, ts, *, mode: str = "full", group=None, n_groups: int = 1,
-                 trusted: bool = False, threads: int | None = None,
+                 trusted: Any = None, threads: int | None = None,
                  min_rows: int = PARALLEL_MIN_ROWS):
     """Roll-up onto a set of disjoint nodes ("slots"; slot ``n_slots`` is ``(untagged)``).
 
@@ -276,7 +318,7 @@ def rollup_slots(offsets, ids, node_slot, n_slots: int, status, prompt, completi
 
 
 def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values, *,
-                 trusted: bool = False):
+                 trusted: Any = None):
     """Cross roll-up of two sets: ``out[a, b]`` sums ``values`` of the requests that hit both
     slot ``a`` of set A and slot ``b`` of set B (each request once per pair); ``count`` counts
     them.
@@ -300,7 +342,7 @@ def rollup_pairs(offsets, ids, slot_a, n_a: int, slot_b, n_b: int, values, *,
     return out.reshape(n_a, n_b), cnt.reshape(n_a, n_b)
 
 
-def row_bits(offsets, ids, node_bits, *, trusted: bool = False, threads: int | None = None,
+def row_bits(offsets, ids, node_bits, *, trusted: Any = None, threads: int | None = None,
              min_rows: int = PARALLEL_MIN_ROWS) -> np.ndarray:
     """OR of ``node_bits`` (uint64 per node) over each row's tags: one uint64 per row.
 
@@ -373,7 +415,7 @@ def radix_argsort(values) -> np.ndarray:
     return out
 
 
-def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: bool = False,
+def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: Any = None,
               threads: int | None = None,
               min_rows: int = PARALLEL_MIN_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """The CSR tag runs of ``rows`` (row numbers, any order, repeats allowed), as new CSR.
@@ -383,8 +425,8 @@ def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: bool =
     ([0, 1, 3], [7, 5, 6])
     """
     idv0 = as_array(ids, np.int32, "tag_ids")
-    nn = (int(idv0.max()) + 1 if idv0.size else 0) if n_nodes is None else n_nodes
-    off, idv = check_csr(offsets, idv0, nn, trusted=trusted)
+    nn = _n_nodes_of(trusted, idv0, n_nodes)
+    off, idv = check_csr(offsets, ids if _is_log(trusted) else idv0, nn, trusted=trusted)
     r = as_array(rows, np.int64, "rows")
     n = off.size - 1
     if r.size and (r.min() < 0 or r.max() >= n):
@@ -403,7 +445,7 @@ def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: bool =
 
 
 def drop_row_duplicates(offsets, ids, *, n_nodes: int | None = None,
-                        trusted: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+                        trusted: Any = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Each row's ids without repeats (first occurrences kept, order kept), as CSR, and the
     number of repeats dropped; the input arrays come back as they are when there are none.
 
@@ -412,8 +454,8 @@ def drop_row_duplicates(offsets, ids, *, n_nodes: int | None = None,
     ([0, 2, 3], [2, 1, 2], 1)
     """
     idv0 = as_array(ids, np.int32, "tag_ids")
-    nn = (int(idv0.max()) + 1 if idv0.size else 0) if n_nodes is None else n_nodes
-    off, idv = check_csr(offsets, idv0, nn, trusted=trusted)
+    nn = _n_nodes_of(trusted, idv0, n_nodes)
+    off, idv = check_csr(offsets, ids if _is_log(trusted) else idv0, nn, trusted=trusted)
     stamp = np.full(max(nn, 1), -1, dtype=np.int64)
     none = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
     dups = _select.row_duplicates(off, idv, stamp, none[0], none[1], False)
@@ -426,7 +468,7 @@ def drop_row_duplicates(offsets, ids, *, n_nodes: int | None = None,
     return out_off, out_ids, int(dups)
 
 
-def latency_layout(offsets, ids, latency, *, trusted: bool = False):
+def latency_layout(offsets, ids, latency, *, trusted: Any = None):
     """The rows with a known latency laid out by ascending latency, for :func:`group_quantiles`:
     ``(order, sorted_latency, offsets, ids)`` where row ``i`` of the new CSR is row
     ``order[i]`` of the input.
@@ -439,6 +481,25 @@ def latency_layout(offsets, ids, latency, *, trusted: bool = False):
     order = latency_order(lat)
     off, idv = take_rows(offsets, ids, order, trusted=trusted)
     return order, lat[order], off, idv
+
+
+def _check_layout(layout, n_rows: int, n_nodes: int):
+    """A caller's layout: rows in range, latencies sorted, CSR ids below ``n_nodes``."""
+    try:
+        order, sorted_lat, s_off, s_ids = layout
+    except (TypeError, ValueError):
+        raise ValueError("layout: expected (order, sorted_latency, offsets, ids) from "
+                         "latency_layout") from None
+    order = as_array(order, np.int64, "layout order")
+    sorted_lat = as_array(sorted_lat, np.float64, "layout latency")
+    s_off, s_ids = check_csr(s_off, s_ids, n_nodes, n_rows=order.size,
+                             names=("layout offsets", "layout ids"))
+    if order.size and (order.min() < 0 or order.max() >= n_rows):
+        raise ValueError(f"layout: row numbers must be in [0, {n_rows})")
+    if sorted_lat.size != order.size or (sorted_lat.size > 1
+                                         and not (np.diff(sorted_lat) >= 0).all()):
+        raise ValueError("layout: latencies must be sorted, one per row (use latency_layout)")
+    return order, sorted_lat, s_off, s_ids
 
 
 def quantile_ranks(counts, qs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -472,7 +533,7 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None,
                     n_keys: int | None = None, group=None, n_groups: int = 1,
                     untagged_key: int = -1, layout=None, counts=None,
-                    trusted: bool = False) -> np.ndarray:
+                    trusted: Any = None) -> np.ndarray:
     """Exact quantiles ``qs`` of ``latency`` per key (numpy's linear method), NaN where a key
     has no value.
 
@@ -515,7 +576,10 @@ def group_quantiles(offsets, ids, latency, qs, *, parents=None, key_of_node=None
     g = _check_groups(group, n, n_groups)
     nk = n_groups * n_keys
     if layout is None:
-        layout = latency_layout(off, idv, lat, trusted=True)
+        layout = latency_layout(off, idv, lat, trusted=CHECKED)
+    elif not (trusted is CHECKED or (_is_log(trusted)
+                                     and layout is trusted._cache.get("latency_layout"))):
+        layout = _check_layout(layout, n, nn)
     order, sorted_lat, s_off, s_ids = layout
     if s_off.size != order.size + 1 or sorted_lat.size != order.size or \
             (s_off.size and s_off[-1] != s_ids.size):

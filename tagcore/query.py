@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tagcore import kernels
+from tagcore._validate import CHECKED
 from tagcore.tags import TagError, normalize_tag
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,7 +120,7 @@ def _latency_layout(log: RequestLog):
     layout = log._cache.get("latency_layout")
     if layout is None:
         layout = kernels.latency_layout(log.tag_offsets, log.tag_ids, log.latency_ms,
-                                        trusted=True)
+                                        trusted=log)
         log._cache["latency_layout"] = layout
     return layout
 
@@ -290,7 +291,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
                                        self.status, self.prompt_tokens,
                                        self.completion_tokens, self.cost, self.latency_ms,
                                        self.ts, tree=(trie.roots, trie.depths, trie.preorder), want_latency=want_lat,
-                                       want_time=want_time, trusted=True,
+                                       want_time=want_time, trusted=self,
                                        max_tags=_max_tags(self))
             self._cache[key] = res
         _, total, _, lat_total = res
@@ -302,7 +303,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
             q = kernels.group_quantiles(
                 self.tag_offsets, self.tag_ids, self.latency_ms,
                 [L._QUANTILES[m] for m in qnames], parents=trie.parents,
-                layout=_latency_layout(self), counts=total[:, 5], trusted=True)
+                layout=_latency_layout(self), counts=total[:, 5], trusted=self)
             quant = {m: q[keep, i] for i, m in enumerate(qnames)}
         paths = trie.paths
         parents = trie.parents
@@ -329,7 +330,7 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
     ns = nodes.size
     iacc, facc = kernels.rollup_slots(self.tag_offsets, self.tag_ids, slot, ns, self.status,
                                       self.prompt_tokens, self.completion_tokens, self.cost,
-                                      self.latency_ms, self.ts, mode=attribution, trusted=True)
+                                      self.latency_ms, self.ts, mode=attribution, trusted=self)
     iacc, facc = iacc[0], facc[0]
     keep = np.flatnonzero(iacc[:, 0] > 0)
     if keep.size == 0:
@@ -342,12 +343,12 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
             q = kernels.group_quantiles(off, ids, self.latency_ms, qv,
                                         key_of_node=np.arange(ns + 1, dtype=np.int32),
                                         n_keys=ns + 1, layout=_primary_layout(self, ids),
-                                        counts=iacc[:, 5], trusted=True)
+                                        counts=iacc[:, 5], trusted=CHECKED)
         else:
             q = kernels.group_quantiles(self.tag_offsets, self.tag_ids, self.latency_ms, qv,
                                         key_of_node=slot, n_keys=ns + 1, untagged_key=ns,
                                         layout=_latency_layout(self), counts=iacc[:, 5],
-                                        trusted=True)
+                                        trusted=self)
         quant = {m: q[keep, i] for i, m in enumerate(qnames)}
     paths = trie.paths
     real = keep[keep < ns]
@@ -423,10 +424,9 @@ def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
 def _parse_time(value: Any, what: str) -> int:
     """A time argument (datetime, ISO string, epoch seconds; naive = UTC) as int ns, read the
     same way as the ``ts`` of records."""
-    try:
-        return _log_mod()._ts_to_nanos(value)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"{what}: {exc}") from None
+    from tagcore.coerce import time_to_nanos
+
+    return time_to_nanos(value, field=what)
 
 
 def _parse_delta(value: Any, what: str = "last") -> int:
@@ -490,7 +490,7 @@ def filter(self: RequestLog, expr: Any = None, *, since: Any = None, until: Any 
         f = parse_filter(expr) if isinstance(expr, str) else expr
         if not isinstance(f, Filter):
             raise TypeError(f"expr: expected a filter string or Filter, got {type(expr).__name__}")
-        mask &= f.mask(self.tag_offsets, self.tag_ids, self.trie, trusted=True)
+        mask &= f.mask(self.tag_offsets, self.tag_ids, self.trie, trusted=self)
     w = window(self, since, until, last, now)
     if w is not None:
         mask &= (self.ts > w[0]) & (self.ts <= w[1])
@@ -535,7 +535,6 @@ def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
             hi = min(hi, max(int(self.ts.max()), lo + 1)) if w[1] == np.iinfo(np.int64).max else hi
             lo = max(lo, int(self.ts.min()) - 1) if w[0] == np.iinfo(np.int64).min else lo
     first = pd.Timestamp(lo + 1, unit="ns", tz="UTC").tz_convert(tz)
-    last = pd.Timestamp(hi, unit="ns", tz="UTC").tz_convert(tz)
     name = getattr(off, "rule_code", None) or str(off)
     is_tick = isinstance(off, pd.offsets.Tick) and not (name == "D" or name.endswith("D"))
     if is_tick:
@@ -549,42 +548,33 @@ def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
                                freq=pd.Timedelta(width, unit="ns")).tz_convert(tz)
         b = kernels.bucket_fixed(self.ts, origin, width, int(nb), lo, hi)
         return b, starts
-    # calendar buckets in wall time of ``tz``, DST-correct
-    wall_first = first.tz_localize(None).normalize()
+    # calendar buckets in wall time of ``tz``, DST-correct: boundaries from tagcore._calendar
+    # (a midnight in a DST gap shifts forward, a repeated one is its second occurrence)
+    from tagcore import _calendar
+
     mult = getattr(off, "n", 1)
     base = name.split("-")[0]
     if base in ("W",) or isinstance(off, pd.offsets.Week):
-        wall_first = wall_first - pd.Timedelta(days=wall_first.weekday())
-        step = pd.DateOffset(weeks=mult)
+        unit = "W"
     elif isinstance(off, (pd.offsets.MonthBegin, pd.offsets.MonthEnd)):
-        wall_first = wall_first.replace(day=1)
-        step = pd.DateOffset(months=mult)
+        unit = "MS"
     elif isinstance(off, (pd.offsets.QuarterBegin, pd.offsets.QuarterEnd)):
-        wall_first = wall_first.replace(day=1, month=(wall_first.month - 1) // 3 * 3 + 1)
-        step = pd.DateOffset(months=3 * mult)
+        unit = "QS"
     elif isinstance(off, (pd.offsets.YearBegin, pd.offsets.YearEnd)):
-        wall_first = wall_first.replace(day=1, month=1)
-        step = pd.DateOffset(years=mult)
+        unit = "YS"
     elif base == "D" or isinstance(off, pd.offsets.Day):
-        step = pd.DateOffset(days=mult)
+        unit = "D"
     else:
         raise ValueError(f"freq: unsupported frequency {freq!r}; use e.g. '1h', '15min', '1D', "
                          "'1W' (weeks from Monday), '1MS', 'QS', 'YS'")
-    wall_last = last.tz_localize(None)
-    starts_wall = [wall_first]
-    while True:
-        nxt = starts_wall[-1] + step
-        if nxt > wall_last:
-            break
-        starts_wall.append(nxt)
-    edges_wall = pd.DatetimeIndex(starts_wall + [starts_wall[-1] + step])
-    edges = edges_wall.tz_localize(tz, ambiguous=np.zeros(len(edges_wall), dtype=bool),
-                                   nonexistent="shift_forward")
-    edges_ns = edges.tz_convert("UTC").as_unit("ns").asi8
+    if mult < 1:
+        raise ValueError(f"freq: {freq!r} must be a positive number of periods, e.g. '1D'")
+    edges_ns = _calendar.edges(lo + 1, hi, unit, mult, tz)
+    nb = len(edges_ns) - 1
     b = np.searchsorted(edges_ns, self.ts, side="right").astype(np.int64) - 1
-    inside = (self.ts > lo) & (self.ts <= hi) & (b >= 0) & (b < len(starts_wall))
+    inside = (self.ts > lo) & (self.ts <= hi) & (b >= 0) & (b < nb)
     b = np.where(inside, b, -1).astype(np.int32)
-    return b, edges[:-1]
+    return b, pd.to_datetime(edges_ns[:-1], unit="ns", utc=True).tz_convert(tz)
 
 
 _TS_METRICS = {"cost": 4, "requests": 0, "errors": 1, "prompt_tokens": 2,
@@ -630,7 +620,7 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
     iacc, facc = kernels.rollup_slots(self.tag_offsets, self.tag_ids, slot, ns, self.status,
                                       self.prompt_tokens, self.completion_tokens, self.cost,
                                       self.latency_ms, self.ts, mode=attribution, group=b,
-                                      n_groups=nb, trusted=True)
+                                      n_groups=nb, trusted=self)
     split = attribution == "split"
     if metric == "cost":
         vals = iacc[:, :, 4] / NANOS
@@ -682,7 +672,7 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     else:
         values = getattr(self, metric)
     out, _ = kernels.rollup_pairs(self.tag_offsets, self.tag_ids, sa, na.size, sb, nb.size,
-                                  values, trusted=True)
+                                  values, trusted=self)
     paths = self.trie.paths
     data = out / NANOS if metric == "cost" else out
     df = pd.DataFrame(data, index=pd.Index([paths[v] for v in na.tolist()], dtype=object),
@@ -735,7 +725,7 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         # nodes overlap: (other) holds the requests that none of the top n covers
         top_ids = np.array([self.trie.id(p) for p in head.index], dtype=np.int32)
         covered = (_node_slots(self, top_ids) >= 0).astype(np.uint64)
-        rest = kernels.row_bits(self.tag_offsets, self.tag_ids, covered, trusted=True) == 0
+        rest = kernels.row_bits(self.tag_offsets, self.tag_ids, covered, trusted=self) == 0
         tot = totals(self[rest], counted) if len(self) else totals(self, counted)
         other: dict[str, Any] = {m: tot[m] for m in counted}
     else:
