@@ -6,7 +6,7 @@
     tagcore report logs.parquet --under customer --level 2 --attribution split --last 30D
     tagcore filter logs.jsonl "customer/acme & ~env/staging" --format csv
     tagcore timeseries logs.parquet --freq 1D --level 1 --format json
-    tagcore pivot --rows customer --cols feature
+    tagcore pivot logs.parquet customer feature      # or --rows customer --cols feature
     tagcore export logs.jsonl -o logs.parquet
 
 Every command takes an optional input file (Parquet, JSONL or CSV; ``-`` reads stdin; none:
@@ -482,6 +482,73 @@ def _common(p: argparse.ArgumentParser, *, window: bool = True,
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
+_PIVOT_RULE = ("Arguments: none: the bundled sample by customer and feature; one: FILE; three: "
+               "FILE ROWS COLS; two: FILE ROWS when the first is '-' or an existing file (then "
+               "COLS must come from --cols), else ROWS COLS on the bundled sample. --rows/--cols "
+               "name the dimensions too (not together with the same positional one).")
+_PIVOT_DEFAULTS = ("customer", "feature")
+
+
+def _looks_like_log(word: str) -> bool:
+    """``-``, an existing file, or a name with a log file's suffix."""
+    if word == "-":
+        return True
+    p = Path(word)
+    if p.exists() and not p.is_dir():
+        return True
+    return p.suffix.lower() in (*_LOG_SUFFIXES, ".gz")
+
+
+def _pivot_dims(args: argparse.Namespace) -> None:
+    """Sort ``tagcore pivot``'s positional words into FILE, ROWS and COLS (see _PIVOT_RULE).
+
+    >>> ns = argparse.Namespace(file="customer", dims=["feature"], rows=None, cols=None)
+    >>> _pivot_dims(ns); (ns.file, ns.rows, ns.cols)
+    (None, 'customer', 'feature')
+    >>> ns = argparse.Namespace(file="-", dims=["env", "model"], rows=None, cols=None)
+    >>> _pivot_dims(ns); (ns.file, ns.rows, ns.cols)
+    ('-', 'env', 'model')
+    """
+    words = ([] if args.file is None else [args.file]) + list(args.dims or [])
+    usage = "usage: tagcore pivot [FILE] [ROWS COLS]"
+    if len(words) > 3:
+        raise CliError(f"pivot takes at most 3 arguments, [FILE] ROWS COLS; got {len(words)}: "
+                       f"{' '.join(words)} ({usage})")
+    file: str | None = None
+    dims: list[str] = []
+    if len(words) == 3:
+        file, dims = words[0], words[1:]
+    elif len(words) == 2:
+        if _looks_like_log(words[0]):
+            file, dims = words[0], words[1:]
+        else:
+            dims = words
+    elif len(words) == 1:
+        if not _looks_like_log(words[0]) and args.rows is None and args.cols is None:
+            raise CliError(f"pivot: {words[0]!r} is not a log file, and one dimension is not "
+                           f"enough: give ROWS and COLS, e.g. tagcore pivot customer feature "
+                           f"({usage})")
+        file = words[0]
+    rows, cols = args.rows, args.cols
+    if len(dims) == 2:
+        if rows is not None or cols is not None:
+            raise CliError(f"pivot: dimensions given twice: {' '.join(dims)} and "
+                           f"--rows/--cols; use one spelling ({usage})")
+        rows, cols = dims
+    elif len(dims) == 1:
+        if rows is None and cols is not None:
+            rows = dims[0]
+        elif rows is not None and cols is None:
+            cols = dims[0]
+        else:
+            what = "dimensions given twice" if rows is not None else \
+                f"one dimension after {file}, expected two: ROWS COLS"
+            raise CliError(f"pivot: {what} ({usage})")
+    args.file = file
+    args.rows = _PIVOT_DEFAULTS[0] if rows is None else rows
+    args.cols = _PIVOT_DEFAULTS[1] if cols is None else cols
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tagcore`` argument parser.
 
@@ -497,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  tagcore report logs.parquet --under customer --level 2 --attribution split\n"
                "  tagcore filter logs.jsonl \"customer/acme & ~env/staging\" --format csv\n"
                "  tagcore timeseries logs.parquet --freq 1D --level 1 --format json\n"
-               "  tagcore pivot --rows customer --cols feature\n"
+               "  tagcore pivot logs.parquet customer feature\n"
                "  tagcore export logs.jsonl -o logs.parquet\n"
                "'tagcore COMMAND --help' lists a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -555,11 +622,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("pivot", help="a metric for each pair of tags of two dimensions",
-                       description="Rows: the children of --rows; columns: the children of "
-                                   "--cols; cells: the metric of the requests carrying both.")
+                       usage="tagcore pivot [FILE] [ROWS COLS] [options]",
+                       description="Rows: the children of ROWS; columns: the children of COLS; "
+                                   "cells: the metric of the requests carrying both, e.g. "
+                                   "'tagcore pivot logs.parquet customer feature'. "
+                                   + _PIVOT_RULE)
     p.add_argument("file", **fileargs)
-    p.add_argument("--rows", default="customer", metavar="TAG", help="default customer")
-    p.add_argument("--cols", default="feature", metavar="TAG", help="default feature")
+    p.add_argument("dims", nargs="*", metavar="ROWS COLS",
+                   help="the two dimensions (tags), e.g. customer feature")
+    p.add_argument("--rows", metavar="TAG", help="the rows' dimension (same as ROWS; default "
+                                                 "customer)")
+    p.add_argument("--cols", metavar="TAG", help="the columns' dimension (same as COLS; default "
+                                                 "feature)")
     p.add_argument("--metric", default="cost",
                    choices=("cost", "requests", "errors", "prompt_tokens", "completion_tokens",
                             "total_tokens"), help="what to sum (default cost)")
@@ -636,7 +710,15 @@ class _Ctx:
             raise CliError("--filter: empty filter expression")
         self.expr = expr
         self.log = self.full.filter(expr, since=since, until=until, last=last)
+        # the window without --filter: what the selection's "of N" and shares are of
+        self.window = self.log if expr is None else \
+            self.full.filter(since=since, until=until, last=last)
         self.style = _Style(out)
+
+    @property
+    def windowed(self) -> bool:
+        """Whether --last/--since/--until narrow the log."""
+        return not (self.last is None and self.since is None and self.until is None)
 
     def window_text(self) -> str:
         if self.last is None and self.since is None and self.until is None:
@@ -726,19 +808,25 @@ def _header(ctx: _Ctx, title: str) -> list[str]:
     win = ctx.window_text()
     if span is not None:
         win += f": {_fmt_time(span[0], tz)} to {_fmt_time(span[1], tz)} {_tz_label(tz)}"
+    # the selection (window and --filter) is compared with what it was selected from: the
+    # window when --filter narrows a window, else the whole log; each "of" names which
+    base, where = ft, "log"
+    if ctx.expr and ctx.windowed:
+        base, where = _tot(ctx.window), "window"
+        win += f"; {_n(base['requests'], 'request')}, {money(base['cost_nanos'] / 1e9)}"
     lines.append(f"  Window    {win}")
     if ctx.expr:
         lines.append(f"  Filter    {ctx.expr}")
     n = t["requests"]
-    of = f" of {ft['requests']:,} ({pct(n / ft['requests'])})" if ft["requests"] and \
-        n != ft["requests"] else ""
+    of = f" of {base['requests']:,} in the {where} ({pct(n / base['requests'])})" \
+        if base["requests"] and n != base["requests"] else ""
     err = (f", {t['errors']:,} error{'s' if t['errors'] != 1 else ''} "
            f"({pct(t['errors'] / n)})") if n else ""
     lines.append(f"  Requests  {n:,}{of}{err}")
     cost = t["cost_nanos"] / 1e9
-    of_cost = f" ({pct(t['cost_nanos'] / ft['cost_nanos'])} of the log's " \
-              f"{money(ft['cost_nanos'] / 1e9)})" if ft["cost_nanos"] and \
-        t["cost_nanos"] != ft["cost_nanos"] else ""
+    of_cost = f" ({pct(t['cost_nanos'] / base['cost_nanos'])} of the {where}'s " \
+              f"{money(base['cost_nanos'] / 1e9)})" if base["cost_nanos"] and \
+        t["cost_nanos"] != base["cost_nanos"] else ""
     lines.append(f"  Cost      {money(cost)}{of_cost}")
     lines.append(f"  Tokens    {compact(t['prompt'] + t['completion'])} (prompt "
                  f"{compact(t['prompt'])}, completion {compact(t['completion'])})")
@@ -856,7 +944,8 @@ def _custom_report(ctx: _Ctx, attribution: str) -> list[str]:
         lines += _usage_table(shown, st, tree=tree)
         if more:
             lines.append(f"  ... {more} more rows (--top N, or --format csv for all)")
-    lines += ["", _wrap(f"Note: {notes[attribution]}; shares are of the window's total cost.",
+    of = "the filtered window's" if ctx.expr else "the window's"
+    lines += ["", _wrap(f"Note: {notes[attribution]}; shares are of {of} total cost.",
                         st.width)]
     return lines
 
@@ -977,7 +1066,7 @@ def _examples(ctx: _Ctx, tops: list[str], deep: str | None) -> list[str]:
     ex.append((ctx.cmd("timeseries", "--freq", "1D", "--level", "1"),
                "daily cost per top-level tag"))
     if len(tops) >= 2:
-        ex.append((ctx.cmd("pivot", "--rows", tops[0], "--cols", tops[1]),
+        ex.append((ctx.cmd("pivot", tops[0], tops[1]),
                    f"cost per {tops[0]} and {tops[1]}"))
     ex.append((ctx.cmd("report", "--format", "csv", "-o", "usage.csv"),
                "every tag, for a spreadsheet"))
@@ -1009,12 +1098,21 @@ def cmd_filter(ctx: _Ctx, expr: str | None) -> None:
         return
     st = ctx.style
     lines = _header(ctx, "tagcore filter")
-    n, tot_all = len(log), len(ctx.full)
+    # the matches are drawn from the window: the count, "of N" and the share are all of it
+    where = "window" if ctx.windowed else "log"
+    n, base_n = len(log), len(full)
     cost = int(log.cost.sum())
-    all_cost = int(ctx.full.cost.sum())
+    base_cost = int(full.cost.sum())
     desc = expr if expr else "(no expression)"
-    lines += ["", f"{n:,} of {tot_all:,} requests match {desc}: {money(cost / 1e9)}"
-                  + (f" ({pct(cost / all_cost)} of the log's cost)" if all_cost else "")]
+    if args.model:
+        desc += f" with model {', '.join(args.model)}"
+    if status is not None:
+        desc += f" with status {status}"
+    lines += ["", _wrap(f"{n:,} of {base_n:,} requests" + (" in the window" if ctx.windowed
+                                                          else "")
+                        + f" match {desc}: {money(cost / 1e9)}"
+                        + (f" ({pct(cost / base_cost)} of the {where}'s cost)" if base_cost
+                           else ""), st.width)]
     if n == 0:
         _emit_text("\n".join(lines) + "\n", args, ctx.out)
         return
@@ -1046,7 +1144,7 @@ def cmd_filter(ctx: _Ctx, expr: str | None) -> None:
 
 
 def cmd_timeseries(ctx: _Ctx) -> None:
-    args, log, st = ctx.args, ctx.log, ctx.style
+    args, st = ctx.args, ctx.style
     _check_under(ctx.full, args.under)
     level = args.level
     if level is None and args.under is None:
@@ -1056,8 +1154,14 @@ def cmd_timeseries(ctx: _Ctx) -> None:
     except ValueError:
         raise CliError(f"--freq: unknown frequency {args.freq!r} (use e.g. 1h, 15min, 1D, 1W, "
                        "1MS)") from None
-    df = log.timeseries(args.freq, level=level, under=args.under, metric=args.metric,
-                        tz=ctx.tz, attribution=args.attribution)
+    # the library's own answer over the same window: buckets span the whole window (empty ones
+    # are zeros), "now" is the whole log's last request, as for the header and the other commands
+    sel = ctx.full if ctx.expr is None else ctx.full.filter(ctx.expr)
+    now = pd.Timestamp(int(ctx.full.ts.max()), unit="ns", tz="UTC") if len(ctx.full) else None
+    df = sel.timeseries(args.freq, level=level, under=args.under, metric=args.metric,
+                        last=ctx.last, since=ctx.since, until=ctx.until,
+                        now=now if ctx.windowed else None, tz=ctx.tz,
+                        attribution=args.attribution)
     if args.format != "table":
         emit_frame(df, args, ctx.out)
         return
@@ -1203,9 +1307,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            args, extra = parser.parse_known_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
+        if args.command == "pivot":  # ROWS COLS may come after options: "FILE --last 7D a b"
+            words = [w for w in extra if w == "-" or not w.startswith("-")]
+            extra = [w for w in extra if w not in words]
+            args.dims = [*args.dims, *words]
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             parser.print_help(out)
             return 0
@@ -1224,6 +1334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "timeseries":
             cmd_timeseries(_Ctx(args, out, err))
         elif args.command == "pivot":
+            _pivot_dims(args)
             cmd_pivot(_Ctx(args, out, err))
         elif args.command == "export":
             cmd_export(args, out, err)

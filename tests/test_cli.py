@@ -526,3 +526,225 @@ def test_output_to_a_fifo_is_written_in_place(capsys, tmp_path, args):
     assert rc == 0 and out == ""
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # not replaced by a regular file
     assert len(got[0]) > 100
+
+
+# ----------------------------------------------------------------------------- pivot arguments
+
+
+@pytest.fixture(scope="module")
+def sample_file(tmp_path_factory, sample) -> Path:
+    path = tmp_path_factory.mktemp("pivot") / "logs.jsonl"
+    tc.io.to_jsonl(sample, str(path))
+    return path
+
+
+def _pivot_csv(capsys, *args: str) -> pd.DataFrame:
+    rc, out, err = run(capsys, "pivot", *args, "--format", "csv")
+    assert rc == 0, err
+    return pd.read_csv(io.StringIO(out)).set_index(out.split(",", 1)[0])
+
+
+def test_pivot_dimensions_positional_or_options(capsys, sample, sample_file):
+    api = sample.pivot("customer", "feature")
+    for args in ([], ["customer", "feature"], ["--rows", "customer", "--cols", "feature"],
+                 [str(sample_file)], [str(sample_file), "customer", "feature"],
+                 [str(sample_file), "customer", "--cols", "feature"],
+                 [str(sample_file), "--rows", "customer", "--cols", "feature"]):
+        got = _pivot_csv(capsys, *args)
+        assert got.index.tolist() == api.index.tolist(), args
+        assert got.columns.tolist() == api.columns.tolist(), args
+        assert got.to_numpy().tolist() == api.to_numpy().tolist(), args
+    # other dimensions, the other way round, options between the words
+    api = sample.pivot("env", "customer", metric="requests")
+    for args in (["env", "customer", "--metric", "requests"],
+                 [str(sample_file), "--metric", "requests", "env", "customer"],
+                 ["--metric", "requests", "--rows", "env", "--cols", "customer"]):
+        got = _pivot_csv(capsys, *args)
+        assert got.index.tolist() == api.index.tolist(), args
+        assert got.to_numpy().tolist() == api.to_numpy().tolist(), args
+    rc, out, _ = run(capsys, "pivot", "env", "customer")
+    assert rc == 0 and "env \\ customer" in out and out.startswith("tagcore pivot: bundled sample")
+    rc, out, _ = run(capsys, "pivot", str(sample_file), "env", "customer")
+    assert rc == 0 and "env \\ customer" in out and out.startswith(f"tagcore pivot: {sample_file}")
+
+
+def test_pivot_stdin_with_positional_dimensions(capsys, monkeypatch):
+    data = "".join(json.dumps(r) + "\n" for r in RECORDS).encode()
+    rc, out, err = run(capsys, "pivot", "-", "customer", "env", "--format", "csv", stdin=data,
+                       monkeypatch=monkeypatch)
+    assert rc == 0, err
+    got = pd.read_csv(io.StringIO(out)).set_index("customer")
+    assert got.loc["customer/acme", "env/staging"] == 1.0
+    assert got.loc["customer/globex", "env/staging"] == 0.5
+
+
+def test_pivot_help_states_the_rule(capsys):
+    rc, out, _ = run(capsys, "pivot", "--help")
+    assert rc == 0
+    text = " ".join(out.split())
+    assert "tagcore pivot [FILE] [ROWS COLS]" in text
+    assert "two: FILE ROWS when the first is '-' or an existing file" in text
+    assert "else ROWS COLS on the bundled sample" in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["pivot", "a", "b", "c", "d"], "at most 3 arguments, [FILE] ROWS COLS; got 4"),
+    (["pivot", "customer"], "one dimension is not enough: give ROWS and COLS"),
+    (["pivot", "{broken}", "customer"], "one dimension after"),
+    (["pivot", "customer", "feature", "--rows", "env"], "dimensions given twice"),
+    (["pivot", "{broken}", "a", "b", "c"], "at most 3 arguments"),
+    (["pivot", "customer", "nope"], "--cols 'nope': no such tag"),
+    (["pivot", "missing.jsonl", "customer", "feature"], "missing.jsonl: no such file"),
+    (["pivot", "customer", "feature", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_pivot_wrong_arguments_are_one_line_exit_2(capsys, bad_files, args, needle):
+    args = [a.format(**bad_files) for a in args]
+    rc, out, err = run(capsys, *args)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("tagcore: error: "), err
+    assert needle in err, err
+
+
+# ----------------------------------------------------------------------------- one window
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%"
+
+
+@pytest.mark.parametrize("window", [["--last", "7D"], ["--last", "30D"],
+                                    ["--since", "2026-11-01", "--until", "2026-11-15"]])
+def test_filter_numbers_are_of_the_window(capsys, sample, window):
+    expr = "customer/acme"
+    kw = {"last": window[1]} if window[0] == "--last" else \
+        {"since": "2026-11-01T00:00Z", "until": "2026-11-15T00:00Z"}
+    win = sample.filter(**kw)
+    sel = sample.filter(expr, **kw)
+    assert 0 < len(sel) < len(win) < len(sample)
+    rc, out, err = run(capsys, "filter", expr, *window)
+    assert rc == 0, err
+    text = " ".join(out.split())
+    sel_nanos, win_nanos = int(sel.totals()["cost_nanos"]), int(win.totals()["cost_nanos"])
+    assert (f"{len(sel):,} of {len(win):,} requests in the window match {expr}: "
+            f"{dollars(sel_nanos)} ({_share(sel_nanos, win_nanos)} of the window's cost)") in text
+    assert f"of {len(sample):,} requests match" not in text
+    # the header: the window, against the log it was cut from (each "of" says which)
+    assert f"Requests {len(win):,} of {len(sample):,} in the log" in text
+    assert f"Cost {dollars(win_nanos)} ({_share(win_nanos, int(sample.cost.sum()))} of the " \
+           "log's" in text
+    # machine output: exactly the matching requests of the window
+    rc, out, _ = run(capsys, "filter", expr, *window, "--format", "csv")
+    got = pd.read_csv(io.StringIO(out))
+    assert len(got) == len(sel) and int(got["cost_nanos"].sum()) == sel_nanos
+
+
+def test_filter_with_model_and_status_is_of_the_window(capsys, sample):
+    sel = sample.filter("env", last="7D", model="gpt-4o", status="ok")
+    win = sample.filter(last="7D")
+    rc, out, _ = run(capsys, "filter", "env", "--last", "7D", "--model", "gpt-4o",
+                     "--status", "ok")
+    assert rc == 0
+    text = " ".join(out.split())
+    assert f"{len(sel):,} of {len(win):,} requests in the window match env with model gpt-4o " \
+           f"with status ok: {dollars(int(sel.cost.sum()))}" in text
+
+
+def test_report_filter_header_is_of_the_window(capsys, sample):
+    win = sample.filter(last="7D")
+    sel = sample.filter("customer/acme", last="7D")
+    rc, out, _ = run(capsys, "report", "--filter", "customer/acme")  # default --last 7D
+    assert rc == 0
+    head = out.splitlines()[:9]
+    wn, sn = int(win.totals()["cost_nanos"]), int(sel.totals()["cost_nanos"])
+    window_line = next(line for line in head if line.startswith("  Window"))
+    assert window_line.endswith(f"; {len(win):,} requests, {dollars(wn)}")
+    assert f"  Requests  {len(sel):,} of {len(win):,} in the window " \
+           f"({_share(len(sel), len(win))})" in "\n".join(head)
+    assert f"  Cost      {dollars(sn)} ({_share(sn, wn)} of the window's {dollars(wn)})" in head
+    # the tables' shares are of the same selection's cost
+    rows = section(out, "Where the money went")
+    api = sel.rollup(level=1)
+    for r in rows:
+        name, share = r.split()[0], r.split()[5]
+        assert share == _share(int(api.loc[name, "cost_nanos"]), sn)
+    rc, out, _ = run(capsys, "report", "--filter", "customer/acme", "--level", "1")
+    assert "shares are of the filtered window's total cost" in " ".join(out.split())
+
+
+def test_report_shares_and_totals_are_of_the_window(capsys, sample):
+    win = sample.filter(last="30D")
+    rc, out, _ = run(capsys, "report", "--under", "customer", "--attribution", "split",
+                     "--last", "30D", "--format", "json")
+    recs = json.loads(out)
+    total = int(win.totals()["cost_nanos"])
+    assert sum(r["cost_nanos"] for r in recs) == total
+    for r in recs:
+        assert math.isclose(r["share"], r["cost_nanos"] / total, rel_tol=1e-12)
+    rc, out, _ = run(capsys, "report", "--last", "30D")
+    text = out.splitlines()
+    assert f"  Requests  {len(win):,} of {len(sample):,} in the log" in "\n".join(text)
+    by_model = section(out, "By model")
+    for r in by_model:
+        name, share = r.split()[0], r.split()[5]
+        nanos = int(win.filter(model=name).cost.sum())
+        assert r.split()[4] == dollars(nanos) and share == _share(nanos, total)
+
+
+@pytest.mark.parametrize("window, kw", [
+    (["--last", "7D"], {"last": "7D"}),
+    (["--last", "60D"], {"last": "60D"}),  # longer than the log: buckets from now - 60D
+    (["--since", "2026-11-15", "--until", "2026-11-25"],
+     {"since": "2026-11-15T00:00Z", "until": "2026-11-25T00:00Z"}),
+])
+def test_timeseries_buckets_are_the_window(capsys, sample, window, kw):
+    rc, out, err = run(capsys, "timeseries", "--freq", "1D", "--level", "1", *window,
+                       "--format", "json")
+    assert rc == 0, err
+    got = pd.DataFrame(json.loads(out))
+    api = sample.timeseries("1D", level=1, **kw)
+    assert pd.to_datetime(got["ts"]).tolist() == list(api.index)
+    for c in api.columns:
+        assert got[c].tolist() == api[c].tolist(), c
+    # split attribution: the buckets add up to the window's total cost
+    rc, out, _ = run(capsys, "timeseries", "--freq", "1D", "--level", "1", "--attribution",
+                     "split", *window, "--format", "json")
+    got = pd.DataFrame(json.loads(out)).drop(columns="ts")
+    assert math.isclose(got.to_numpy().sum(), sample.filter(**kw).totals()["cost"],
+                        rel_tol=1e-12)
+
+
+def test_timeseries_with_filter_and_window(capsys, sample):
+    rc, out, _ = run(capsys, "timeseries", "--under", "feature", "--filter", "customer/acme",
+                     "--last", "7D", "--format", "json")
+    assert rc == 0
+    got = pd.DataFrame(json.loads(out))
+    now = pd.Timestamp(int(sample.ts.max()), unit="ns", tz="UTC")
+    api = sample.filter("customer/acme").timeseries("1D", under="feature", last="7D", now=now)
+    assert pd.to_datetime(got["ts"]).tolist() == list(api.index)
+    for c in api.columns:
+        assert got[c].tolist() == api[c].tolist(), c
+    # the table's total row is the window's
+    rc, out, _ = run(capsys, "timeseries", "--under", "env", "--last", "7D", "--metric",
+                     "requests")
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("  bucket")).split()[1:]
+    total = next(line for line in lines if line.startswith("  total")).split()[1:]
+    win = sample.filter(last="7D")
+    for name, cell in zip(header, total):
+        assert int(cell.replace(",", "")) == len(win.filter(f"env/{name}")), name
+
+
+def test_pivot_and_export_are_of_the_window(capsys, tmp_path, sample):
+    win = sample.filter(last="7D")
+    got = _pivot_csv(capsys, "customer", "feature", "--last", "7D")
+    api = win.pivot("customer", "feature")
+    assert got.index.tolist() == api.index.tolist()
+    assert got.to_numpy().tolist() == api.to_numpy().tolist()
+    rc, out, _ = run(capsys, "pivot", "customer", "feature", "--last", "7D")
+    assert f"Requests  {len(win):,} of {len(sample):,} in the log" in out
+    dest = tmp_path / "week.jsonl"
+    rc, out, err = run(capsys, "export", "--last", "7D", "-o", str(dest))
+    assert rc == 0 and f"wrote {len(win):,} requests" in err
+    back = tc.io.read_any(str(dest))
+    assert back.totals()["cost_nanos"] == win.totals()["cost_nanos"]
+    assert back.ts.tolist() == win.ts.tolist()
