@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TagTrie"]
+__all__ = ["TagTrie", "path_matches"]
 
 SEP = "/"
 
@@ -126,6 +126,36 @@ class _Pattern:
             got = (frozenset(base), {s: frozenset(v) for s, v in lits.items()}, tuple(globs))
             self._base[states] = got
         return got
+
+    def matches(self, path: str) -> bool:
+        """Whether one normalized tag ``path`` matches: the same moves as :meth:`TagTrie.match`."""
+        states = self.start
+        for seg in path.split(SEP):
+            base, lits, globs = self.split(states)
+            nxt = base
+            extra = lits.get(seg)
+            if extra is not None:
+                nxt = nxt | extra
+            for fullmatch, adv in globs:
+                if fullmatch(seg) is not None:
+                    nxt = nxt | adv
+            if not nxt:
+                return False
+            states = nxt
+        return self.n in states
+
+
+def path_matches(pattern: str, path: str) -> bool:
+    """Whether the tag ``path`` matches the glob ``pattern``, with :meth:`TagTrie.match`'s rules
+    (``*`` one segment, ``**`` zero or more, ``*``/``?`` inside a segment). For many paths,
+    compile once with ``_Pattern(pattern).matches``.
+
+    >>> path_matches("customer/*", "customer/acme"), path_matches("customer/*", "customer/a/b")
+    (True, False)
+    >>> path_matches("org/**", "org"), path_matches("**/London", "geo/UK/London")
+    (True, True)
+    """
+    return _Pattern(pattern).matches(_check_path(path))
 
 
 class TagTrie:
