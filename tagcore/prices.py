@@ -68,7 +68,6 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["PriceTable"]
 
@@ -510,6 +509,8 @@ class PriceTable:
             )
             if arr.ndim != 1:
                 raise ValueError("models: expected a 1-d sequence of names")
+            import pandas as pd  # only here: importing prices stays light
+
             codes, uniques = pd.factorize(arr, use_na_sentinel=True)
             codes = np.asarray(codes, dtype=np.int64)
             if (codes < 0).any():

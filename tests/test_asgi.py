@@ -765,7 +765,7 @@ def test_sse_reader_any_chunking(newline, strip):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from tagcore.asgi import _Outcome, _SseSniffer
+    from tagcore.gateway.proxy import _Outcome, _SseSniffer
 
     stream, usage_event, usage = chat_stream(newline)
     expected = stream.replace(usage_event, b"") if strip else stream
@@ -782,7 +782,7 @@ def test_sse_reader_any_chunking(newline, strip):
 
 
 def test_sse_reader_multiline_data_and_unfinished_tail():
-    from tagcore.asgi import _Outcome, _SseSniffer
+    from tagcore.gateway.proxy import _Outcome, _SseSniffer
 
     usage = {"prompt_tokens": 1, "completion_tokens": 1}
     obj = json.dumps({"model": "m", "choices": [], "usage": usage}, indent=1)
@@ -796,7 +796,7 @@ def test_sse_reader_multiline_data_and_unfinished_tail():
 def test_json_reader_gzip_and_responses_shape():
     import gzip
 
-    from tagcore.asgi import _JsonSniffer, _Outcome
+    from tagcore.gateway.proxy import _JsonSniffer, _Outcome
 
     usage = {"input_tokens": 5, "output_tokens": 6, "total_tokens": 11}
     body = json.dumps({"id": "resp_9", "model": "m", "usage": usage}).encode()

@@ -418,3 +418,79 @@ def test_status_frame():
     assert df["node"].tolist() == ["env/staging", "customer/acme"]  # glob counters appear on use
     assert df["remaining"].tolist() == [5000.0, 3.0]
     assert str(df["resets_at"].dtype) == "datetime64[ns, UTC]"
+
+
+# ------------------------------------------------------------------------------ gateway package
+
+
+def test_resets_at_is_a_utc_datetime_and_the_message_keeps_nanoseconds():
+    # '1s' windows have a resolution of 16,666,666 ns: reset times fall between microseconds
+    b = Budgets([{"match": "a", "limit": 1, "metric": "requests", "window": "1s"}])
+    b.record(["a"], ts=0)
+    with pytest.raises(BudgetExceeded) as ei:
+        b.check(["a"], now=0.5)
+    err = ei.value
+    assert type(err.resets_at) is datetime and err.resets_at.utcoffset().total_seconds() == 0
+    want = pd.Timestamp(16_666_666 + 10**9, unit="ns", tz="UTC")
+    assert err.resets_at == want.floor("us")
+    assert str(err).endswith(f"; resets at {want.isoformat()}")  # as pandas wrote it
+    assert "1970-01-01T00:00:01.016666666+00:00" in str(err)
+    again = pickle.loads(pickle.dumps(err))
+    assert str(again) == str(err) and again.resets_at == err.resets_at
+    # a pandas Timestamp or a datetime is still accepted by the constructor
+    for when in (want, want.floor("us").to_pydatetime()):
+        e = BudgetExceeded({"match": "a"}, 0, "a", "requests", 1, 1, 1, "1s", False, when, None)
+        assert e.resets_at == want.floor("us")
+
+
+def test_old_import_paths_are_aliases():
+    import tagcore.asgi
+    import tagcore.budgets
+    import tagcore.gateway
+    import tagcore.gateway.budgets
+    import tagcore.gateway.proxy
+    import tagcore.gateway.recorder
+    import tagcore.recorder
+
+    assert tagcore.budgets.Budgets is tagcore.gateway.budgets.Budgets is tc.Budgets
+    assert tagcore.budgets.BudgetExceeded is tagcore.gateway.BudgetExceeded
+    assert tagcore.recorder.Recorder is tagcore.gateway.Recorder is tc.Recorder
+    assert tagcore.recorder.read_recorded is tagcore.gateway.recorder.read_recorded
+    assert tagcore.recorder.parse_usage is tagcore.gateway.recorder.parse_usage
+    assert tagcore.asgi.TagcoreProxy is tagcore.gateway.TagcoreProxy is tagcore.gateway.proxy.TagcoreProxy
+    assert tagcore.asgi.DEFAULT_PATHS is tagcore.gateway.DEFAULT_PATHS
+    assert set(tagcore.gateway.__all__) <= set(dir(tagcore.gateway))
+    with pytest.raises(AttributeError):
+        tagcore.gateway.no_such_name  # noqa: B018
+
+
+# glob rules share TagTrie.match's matcher: one path at a time agrees with the trie walk
+
+_segments = st.sampled_from(["a", "b", "ab", "ba", "x", "a?", "b*", "*", "**", "?", "a*b"])
+_names = st.sampled_from(["a", "b", "ab", "ba", "abb", "x", "xa", "a?", "b*"])
+_paths = st.lists(_names, min_size=1, max_size=4).map("/".join)
+_patterns = st.lists(_segments, min_size=1, max_size=4).map("/".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_paths, min_size=0, max_size=12), _patterns)
+def test_single_path_matcher_agrees_with_trie_match(paths, pattern):
+    from tagcore.trie import TagTrie, _Pattern, path_matches
+
+    trie = TagTrie(paths)
+    want = {trie.path(i) for i in trie.match(pattern)}
+    pat = _Pattern(pattern)
+    got = {p for p in trie.paths if pat.matches(p)}
+    assert got == want
+    assert {p for p in trie.paths if path_matches(pattern, p)} == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_paths, min_size=1, max_size=6), _patterns)
+def test_glob_rule_counters_are_the_trie_matches_of_the_request_prefixes(tags, pattern):
+    from tagcore.trie import TagTrie
+
+    b = Budgets([{"match": pattern, "limit": 1, "window": "1h"}])
+    trie = TagTrie(tags)  # holds every tag and every prefix of it
+    want = sorted(trie.path(i) for i in trie.match(pattern))
+    assert sorted(node for _, node in b.counters_for(tags)) == want

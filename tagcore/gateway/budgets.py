@@ -7,7 +7,7 @@
 >>> b.check(["customer/acme"], estimated_cost=0.5, now=t0)
 Traceback (most recent call last):
 ...
-tagcore.budgets.BudgetExceeded: budget exceeded for 'customer/acme': $0.75 of $1 spent this 1D period (rule 0: 'customer/*'); resets at 2026-03-02T00:00:00+00:00
+tagcore.gateway.budgets.BudgetExceeded: budget exceeded for 'customer/acme': $0.75 of $1 spent this 1D period (rule 0: 'customer/*'); resets at 2026-03-02T00:00:00+00:00
 >>> b.check(["customer/acme"], estimated_cost=0.5, now="2026-03-02T00:00:00Z")  # a new day
 
 Rules
@@ -33,8 +33,10 @@ A rule is a dict:
     is a **rolling** window: spend in the last n units;
   - ``"period": "1D" | "1W" | "1MS" | "1YS"`` (or ``"window"`` with ``"calendar": True``) is a
     **calendar** period: day, week starting Monday, month, year, in the rule's time zone
-    (``"tz"``, default the ``tz`` of :class:`Budgets`), DST-correct via :mod:`zoneinfo`; the
-    counter resets at the start of each period. ``"window": "1MS"`` / ``"1YS"`` are calendar
+    (``"tz"``, default the ``tz`` of :class:`Budgets`), DST-correct via :mod:`zoneinfo`, with
+    the same boundaries as ``log.timeseries`` (:mod:`tagcore._calendar`: a midnight in a DST
+    gap moves forward, a repeated one is its second occurrence); the counter resets at the
+    start of each period. ``"window": "1MS"`` / ``"1YS"`` are calendar
     periods without further ado (a month has no fixed length).
 
 * optional ``"resolution"`` (rolling only, default window / 60), ``"tz"``, ``"name"``.
@@ -72,20 +74,33 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
-from tagcore.log import NANOS_PER_DOLLAR, RequestLog, _ts_to_nanos, dollars_to_nanos
-from tagcore.recorder import Recorder, _fast_nanos, parse_usage
+from tagcore import _calendar
+from tagcore.gateway.recorder import (
+    Recorder,
+    _fast_nanos,
+    _ts_to_nanos,
+    dollars_to_nanos,
+    parse_usage,
+)
 from tagcore.tags import DEFAULT_POLICY, NormalizedTags, TagError, TagPolicy, normalize_tags
 from tagcore.tags import normalize_tag as _normalize_tag
+from tagcore.trie import _Pattern
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tagcore.log import RequestLog
 
 __all__ = ["BudgetExceeded", "Budgets"]
 
 _NS = 10**9
+_NANOS_PER_DOLLAR = 10**9  # tagcore.log.NANOS_PER_DOLLAR, without importing the log
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _ROLLING_UNITS = {"s": _NS, "S": _NS, "min": 60 * _NS, "T": 60 * _NS, "h": 3600 * _NS,
                   "H": 3600 * _NS, "D": 86400 * _NS, "d": 86400 * _NS, "W": 7 * 86400 * _NS,
                   "w": 7 * 86400 * _NS}
@@ -103,7 +118,8 @@ class BudgetExceeded(Exception):
     Attributes: ``rule`` (the rule dict), ``rule_index``, ``node`` (the counter's tag path),
     ``metric``, ``limit`` and ``spent`` (dollars for cost, else tokens or requests),
     ``estimate`` (same unit), ``window`` (as written), ``calendar`` (bool), ``resets_at``
-    (UTC :class:`pandas.Timestamp` when the counter next goes down, or None), ``retry_after``
+    (a tz-aware UTC :class:`datetime.datetime` when the counter next goes down, or None; the
+    message gives it to the nanosecond), ``retry_after``
     (seconds until the request would fit, or None if it never will), ``status_code`` (429).
 
     >>> err = BudgetExceeded({"match": "team/a", "limit": 5.0, "window": "1h"}, 0, "team/a",
@@ -116,7 +132,7 @@ class BudgetExceeded(Exception):
 
     def __init__(self, rule: Mapping[str, Any], rule_index: int, node: str, metric: str,
                  limit: float, spent: float, estimate: float, window: str, calendar: bool,
-                 resets_at: pd.Timestamp | None, retry_after: float | None) -> None:
+                 resets_at: _dt.datetime | int | None, retry_after: float | None) -> None:
         self.rule = dict(rule)
         self.rule_index = rule_index
         self.node = node
@@ -126,7 +142,10 @@ class BudgetExceeded(Exception):
         self.estimate = estimate
         self.window = window
         self.calendar = calendar
-        self.resets_at = resets_at
+        # int ns UTC (how Budgets passes it) or a datetime (a pandas Timestamp keeps its ns)
+        self._resets_ns = None if resets_at is None else (
+            int(resets_at) if isinstance(resets_at, (int, np.integer)) else _dt_to_ns(resets_at))
+        self.resets_at = None if self._resets_ns is None else _utc_datetime(self._resets_ns)
         self.retry_after = retry_after
         super().__init__(self._message())
 
@@ -140,14 +159,14 @@ class BudgetExceeded(Exception):
                 else f"in the last {self.window}")
         msg = (f"budget exceeded for {self.node!r}: {amount} spent {when} "
                f"(rule {self.rule_index}: {self.rule.get('match')!r})")
-        if self.resets_at is not None:
-            msg += f"; resets at {self.resets_at.isoformat()}"
+        if self._resets_ns is not None:
+            msg += f"; resets at {_isoformat(self._resets_ns)}"
         return msg
 
     def __reduce__(self):
         return (BudgetExceeded, (self.rule, self.rule_index, self.node, self.metric, self.limit,
                                  self.spent, self.estimate, self.window, self.calendar,
-                                 self.resets_at, self.retry_after))
+                                 self._resets_ns, self.retry_after))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -175,20 +194,6 @@ class BudgetExceeded(Exception):
 # rules
 
 
-def _glob_regex(segments: Sequence[str]) -> re.Pattern[str]:
-    """A regex over ``"/" + path`` with :meth:`TagTrie.match` semantics."""
-    parts = []
-    for seg in segments:
-        if seg == "**":
-            parts.append("(?:/[^/]+)*")
-            continue
-        out = []
-        for ch in seg:
-            out.append("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch))
-        parts.append("/" + "".join(out))
-    return re.compile("".join(parts) + r"\Z")
-
-
 def _duration(text: Any, what: str) -> tuple[int, str]:
     if not isinstance(text, str):
         raise ValueError(f"{what}: expected a string like '7D', '1h' or '1MS', got {text!r}")
@@ -207,18 +212,11 @@ def _duration(text: Any, what: str) -> tuple[int, str]:
 
 
 def _zone(tz: Any) -> ZoneInfo:
-    if isinstance(tz, ZoneInfo):
-        return tz
-    if isinstance(tz, _dt.tzinfo) and tz in (_dt.timezone.utc,):
-        return ZoneInfo("UTC")
-    try:
-        return ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"tz: unknown time zone {tz!r}") from None
+    return _calendar.zone(tz)
 
 
 class _Rule:
-    __slots__ = ("index", "spec", "match", "kind", "path", "regex", "first", "metric",
+    __slots__ = ("index", "spec", "match", "kind", "path", "pattern", "first", "metric",
                  "metric_code", "limit", "window", "calendar", "span", "res", "unit", "tz",
                  "name")
 
@@ -244,7 +242,7 @@ class _Rule:
         is_glob = any("*" in s or "?" in s for s in segs)
         self.kind = (_EXACT_GLOB if exact else _GLOB) if is_glob else (_EXACT if exact else _SUBTREE)
         self.path = path
-        self.regex = _glob_regex(segs) if is_glob else None
+        self.pattern = _Pattern(path) if is_glob else None  # TagTrie.match's semantics
         self.first = None if ("*" in segs[0] or "?" in segs[0]) else segs[0]
         metric = spec.get("metric", "cost")
         if metric not in _METRICS:
@@ -304,18 +302,18 @@ class _Rule:
             p = self.path
             q = p + "/"
             return [p] if any(t == p or t.startswith(q) for t in norm) else []
-        match = self.regex.match  # type: ignore[union-attr]
+        match = self.pattern.matches  # type: ignore[union-attr]
         out: list[str] = []
         for t in norm:
             if kind == _EXACT_GLOB:
-                if match("/" + t) and t not in out:
+                if match(t) and t not in out:
                     out.append(t)
                 continue
             pos = -1
             while True:
                 pos = t.find("/", pos + 1)
                 prefix = t if pos < 0 else t[:pos]
-                if match("/" + prefix) and prefix not in out:
+                if match(prefix) and prefix not in out:
                     out.append(prefix)
                 if pos < 0:
                     break
@@ -323,27 +321,8 @@ class _Rule:
 
     def period(self, now: int) -> tuple[int, int]:
         """Start and end (ns) of the calendar period that contains ``now``."""
-        local = _dt.datetime.fromtimestamp(now // _NS, self.tz)
-        d = local.date()
-        if self.unit == "W":
-            d -= _dt.timedelta(days=d.weekday())
-        elif self.unit == "MS":
-            d = d.replace(day=1)
-        elif self.unit == "YS":
-            d = d.replace(month=1, day=1)
-        if self.unit == "D":
-            e = d + _dt.timedelta(days=1)
-        elif self.unit == "W":
-            e = d + _dt.timedelta(days=7)
-        elif self.unit == "MS":
-            e = d.replace(year=d.year + 1, month=1) if d.month == 12 else d.replace(month=d.month + 1)
-        else:
-            e = d.replace(year=d.year + 1)
-
-        def at(day: _dt.date) -> int:
-            return int(_dt.datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp()) * _NS
-
-        return at(d), at(e)
+        return (_calendar.period_start(now, self.unit, 1, self.tz),
+                _calendar.next_start(now, self.unit, 1, self.tz))
 
     def lookback(self, now: int) -> int:
         """The earliest time whose spend can still count at ``now``."""
@@ -352,7 +331,7 @@ class _Rule:
         return ((now - self.span) // self.res) * self.res
 
     def to_units(self, value: int) -> float | int:
-        return value / NANOS_PER_DOLLAR if self.metric_code == 0 else value
+        return value / _NANOS_PER_DOLLAR if self.metric_code == 0 else value
 
 
 class _Rolling:
@@ -464,15 +443,33 @@ def _now_ns(now: Any) -> int:
         raise ValueError(f"now: {exc}") from None
 
 
-def _stamp(ns: int | None) -> pd.Timestamp | None:
-    return None if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")
+def _utc_datetime(ns: int) -> _dt.datetime:
+    """ns UTC as a tz-aware UTC datetime (to the microsecond, floored)."""
+    return _EPOCH + _dt.timedelta(microseconds=ns // 1000)
+
+
+def _dt_to_ns(t: _dt.datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    return (t - _EPOCH) // _dt.timedelta(microseconds=1) * 1000 + getattr(t, "nanosecond", 0)
+
+
+def _isoformat(ns: int) -> str:
+    """ISO 8601 of ns UTC as pandas writes a Timestamp: 6 fraction digits when there are
+    microseconds, 9 when there are nanoseconds, none for whole seconds."""
+    text = _utc_datetime(ns).isoformat(timespec="seconds")
+    frac = ns % _NS
+    if frac:
+        digits = f"{frac:09d}" if frac % 1000 else f"{frac // 1000:06d}"
+        text = f"{text[:-6]}.{digits}{text[-6:]}"
+    return text
 
 
 class Budgets:
     """Spending limits on tags, checked before a request and accrued after it.
 
     ``rules``: a list of rule dicts (see the module docstring). ``recorder``: a
-    :class:`~tagcore.recorder.Recorder` to accrue from (every ``record`` counts) and to rebuild
+    :class:`~tagcore.gateway.recorder.Recorder` to accrue from (every ``record`` counts) and to rebuild
     the counters from at start. ``tz``: default time zone of calendar periods. ``policy``: the
     tag policy (always applied as ``on_invalid="raise"``). ``now``: the time of the rebuild.
 
@@ -482,7 +479,7 @@ class Budgets:
     >>> b.check(["team/search"], now=60)
     Traceback (most recent call last):
     ...
-    tagcore.budgets.BudgetExceeded: budget exceeded for 'team/search': 2 of 2 requests spent in the last 1h (rule 0: 'team/search'); resets at 1970-01-01T01:01:00+00:00
+    tagcore.gateway.budgets.BudgetExceeded: budget exceeded for 'team/search': 2 of 2 requests spent in the last 1h (rule 0: 'team/search'); resets at 1970-01-01T01:01:00+00:00
     >>> b.check(["team/search"], now=3660)   # the window rolled over
     """
 
@@ -578,7 +575,7 @@ class Budgets:
         >>> b.check(["a/b"], estimated_cost=1.01, now=0)
         Traceback (most recent call last):
         ...
-        tagcore.budgets.BudgetExceeded: budget exceeded for 'a': $0 of $1 spent in the last 1D (rule 0: 'a')
+        tagcore.gateway.budgets.BudgetExceeded: budget exceeded for 'a': $0 of $1 spent in the last 1D (rule 0: 'a')
         >>> b.check(["bad\\x00tag"])
         Traceback (most recent call last):
         ...
@@ -609,7 +606,7 @@ class Budgets:
         fits = c.fits_at(need)
         return BudgetExceeded(
             r.spec, r.index, c.node, r.metric, r.to_units(r.limit), r.to_units(spent),
-            r.to_units(est), r.window, r.calendar, _stamp(c.next_change()),
+            r.to_units(est), r.window, r.calendar, c.next_change(),
             None if fits is None else max(0.0, (fits - now) / _NS))
 
     def record(self, tags: Iterable[str] | None, *, cost: float | None = None,
@@ -741,6 +738,8 @@ class Budgets:
           node  limit  spent                 resets_at
         0    a    5.0    0.0 2026-03-31 23:00:00+00:00
         """
+        import pandas as pd
+
         t = _now_ns(now)
         recs = []
         with self._lock:
@@ -752,7 +751,7 @@ class Budgets:
                     "window": r.window, "calendar": r.calendar,
                     "limit": float(r.to_units(r.limit)), "spent": float(r.to_units(spent)),
                     "remaining": float(r.to_units(r.limit - spent)),
-                    "resets_at": _stamp(c.next_change()),
+                    "resets_at": _stamp(pd, c.next_change()),
                 })
         cols = ["rule", "match", "node", "metric", "window", "calendar", "limit", "spent",
                 "remaining", "resets_at"]
@@ -762,3 +761,7 @@ class Budgets:
 
     def __repr__(self) -> str:
         return f"Budgets({len(self.rules)} rules, {len(self._counters)} counters)"
+
+
+def _stamp(pd: Any, ns: int | None) -> Any:
+    return None if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")

@@ -84,13 +84,13 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from tagcore.budgets import BudgetExceeded
-from tagcore.gateway import extract_tags
+from tagcore.gateway.budgets import BudgetExceeded
+from tagcore.gateway.extract import extract_tags
 from tagcore.tags import TagError, TagPolicy
 
 __all__ = ["DEFAULT_PATHS", "TagcoreProxy", "UpstreamStreamError"]
 
-logger = logging.getLogger("tagcore.asgi")
+logger = logging.getLogger("tagcore.asgi")  # the name it had before the move: logging configs keep working
 
 DEFAULT_PATHS: frozenset[str] = frozenset(
     {"/v1/chat/completions", "/v1/completions", "/v1/responses"}

@@ -13,51 +13,9 @@ and turns everything recorded so far into a :class:`~tagcore.log.RequestLog` wit
 >>> len(log), int(log.prompt_tokens[0]), int(log.cost[0]), log.tags_of(0)
 (1, 120, 400000, ['customer/acme', 'env/prod'])
 
-Row
----
-One request is one little-endian row of 77 bytes (``ROW_DTYPE``): ``ts`` int64 ns UTC, ``model``
-int32 code, ``prompt_tokens``, ``completion_tokens``, ``cost`` (int64 nano-dollars),
-``latency_ms`` float64 (NaN = unknown), ``cached_tokens``, ``reasoning_tokens`` (int64),
-``user``, ``key`` (int32 codes, -1 = none), ``rid_len`` (int32 UTF-8 bytes of the request id,
--1 = none), ``status`` uint16, ``ntags`` uint16, ``flags`` uint8 (bit 0 ``usage_unknown``:
-the upstream gave no usage, tokens are recorded as 0; bit 1 ``unpriced``: no cost was given and
-the price table could not price the request, cost is recorded as 0 and is *not* known to be 0).
-The request's tag ids (int32) and request-id bytes go to two side buffers. In a snapshot the
-flags become the int extras ``usage_unknown`` and ``unpriced`` (0/1) of the log; tags stay clean.
 
-On-disk format (folder)
------------------------
-::
-
-    usage/
-      LOCK                    flock()ed by the one live writer (holds its pid)
-      seg-00000001.tcs        immutable segment: written to .seg-*.tmp, fsync, rename, dir fsync
-      tail-00000002.tcl       append-only tail of the live writer
-
-Both file kinds are a 24-byte header followed by *frames*. Header: ``b"TCRECORD"``, u16 version
-(1), u16 kind (1 tail, 2 segment), u64 generation, u32 CRC32 of the 20 bytes before it.
-A frame is self-contained (so any frame can be read, or lost, on its own)::
-
-    b"TCF1" | u32 payload length | u32 CRC32(length bytes + payload) | payload
-    payload = u32 nrows, u32 ntag_ids, u32 nheap, u32 ndefs, u32 defs_bytes
-              defs: ndefs x (u8 kind 0 tag / 1 model / 2 user / 3 key, i32 code, u16 len, UTF-8)
-              rows: nrows x 77-byte rows, tag ids: ntag_ids x int32, request-id bytes: nheap
-
-Codes in the rows are the writer's; the frame's string table (``defs``) names every code the
-frame uses, so a reader maps them to its own trie and dictionaries. Every sync (see durability)
-appends one frame per at most 65,536 rows to the tail with a single ``os.write``. When the tail
-holds ``segment_rows`` rows the writer starts the next generation's tail and *compacts* the full
-one into ``seg-<gen>.tcs`` (large frames, written atomically), then deletes the tail. A segment
-wins over a tail of the same generation (a crash between the rename and the unlink leaves both;
-the tail is then ignored and deleted at the next open), so no row is ever read twice. pyarrow is
-not needed.
-
-Reading: frames are checked for magic, length and CRC. A bad or torn frame is skipped with a
-:class:`RecorderWarning` and reading resynchronises on the next valid frame magic (so a flipped
-byte costs one frame, a torn end costs the partial frame). An incomplete last frame of the newest
-tail while a writer holds the lock is a write in progress and is ignored silently. Opening a
-folder as a writer loads every valid row (the snapshot continues the history), rewrites each
-leftover tail as a segment (this truncates torn tails), and starts a new tail generation.
+The on-disk format (rows, frames, files, folder layout) is described in
+:mod:`tagcore.gateway.segments`.
 
 Durability
 ----------
@@ -84,63 +42,58 @@ import errno
 import fcntl
 import math
 import os
-import struct
 import threading
 import time
 import warnings
 import weakref
-import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tagcore.log import RequestLog, _ts_to_nanos, dollars_to_nanos
+from tagcore.gateway.segments import (
+    DEF_KEY,
+    DEF_MODEL,
+    DEF_TAG,
+    DEF_USER,
+    FLAG_UNPRICED,
+    FLAG_USAGE_UNKNOWN,
+    KIND_SEGMENT,
+    KIND_TAIL,
+    ROW,
+    ROW_DTYPE,
+    RS,
+    TEMP_SEGMENT_GLOB,
+    Frame,
+    RecorderWarning,
+    check_header,
+    encode_frames,
+    file_header,
+    iter_frames,
+    list_folder,
+    segment_name,
+    tail_name,
+    temp_segment_name,
+)
 from tagcore.tags import NormalizedTags, TagPolicy, normalize_tags
 from tagcore.trie import TagTrie
 
+if TYPE_CHECKING:
+    from tagcore.log import RequestLog
+
 __all__ = ["Recorder", "RecorderWarning", "read_recorded", "ROW_DTYPE"]
 
-ROW = struct.Struct("<qiqqqdqqiiiHHB")
-ROW_DTYPE = np.dtype([
-    ("ts", "<i8"), ("model", "<i4"), ("prompt_tokens", "<i8"), ("completion_tokens", "<i8"),
-    ("cost", "<i8"), ("latency_ms", "<f8"), ("cached_tokens", "<i8"),
-    ("reasoning_tokens", "<i8"), ("user", "<i4"), ("key", "<i4"), ("rid_len", "<i4"),
-    ("status", "<u2"), ("ntags", "<u2"), ("flags", "u1"),
-])
-RS = ROW.size
 _pack_into = ROW.pack_into
-assert ROW_DTYPE.itemsize == RS == 77
-
-FLAG_USAGE_UNKNOWN = 1
-FLAG_UNPRICED = 2
 
 _CHUNK_ROWS = 65536
 _TAG_CAP = _CHUNK_ROWS * 8          # int32 tag ids per chunk buffer
 _HEAP_CAP = _CHUNK_ROWS * 24        # request-id bytes per chunk buffer
 _MAX_STR = 1024                     # UTF-8 bytes of a request_id / user / key
-_FRAME_ROWS = 65536
-
-FILE_MAGIC = b"TCRECORD"
-FILE_HEAD = struct.Struct("<8sHHQ")
-FILE_HEAD_SIZE = FILE_HEAD.size + 4
-VERSION = 1
-KIND_TAIL, KIND_SEGMENT = 1, 2
-FRAME_MAGIC = b"TCF1"
-FRAME_HEAD = struct.Struct("<4sII")
-PAYLOAD_HEAD = struct.Struct("<IIIII")
-DEF = struct.Struct("<BiH")
-_U32 = struct.Struct("<I")
-DEF_TAG, DEF_MODEL, DEF_USER, DEF_KEY = 0, 1, 2, 3
-_MAX_PAYLOAD = 2**32 - 1
 
 _DURABILITY = ("always", "batch", "none")
 
-
-class RecorderWarning(UserWarning):
-    """Data on disk that was skipped: a torn or corrupt frame, an unreadable file."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -239,6 +192,21 @@ def parse_usage(usage: Any) -> tuple[int, int, int, int, bool]:
     return p, c, cached, reasoning, True
 
 
+def _ts_to_nanos(value: Any) -> int:
+    """A time (datetime, ISO string, epoch seconds) as int ns UTC, read by the library's one
+    time parser (in :mod:`tagcore.log`, imported on first use: importing the gateway stays light)."""
+    from tagcore.log import _ts_to_nanos as parse
+
+    return parse(value)
+
+
+def dollars_to_nanos(value: Any) -> int:
+    """Dollars to nano-dollars by the library's one money rule (imported on first use)."""
+    from tagcore.log import dollars_to_nanos as parse
+
+    return parse(value)
+
+
 def _fast_nanos(cost: Any) -> int:
     """Dollars to nano-dollars, identical to :func:`dollars_to_nanos` but fast for floats."""
     if type(cost) is float and 0.0 <= cost < 1e3:
@@ -302,152 +270,6 @@ def _gather(view: list[tuple[_Chunk, int, int, int]], a: tuple[int, int, int],
 
 
 # ------------------------------------------------------------------------------------------------
-# frames
-
-
-def _encode_frames(rows_b: bytes, tags_b: bytes, heap_b: bytes,
-                   name_of: Callable[[int, int], str]) -> bytes:
-    """Frames (bytes) for the given rows; ``name_of(kind, code)`` names the writer's codes."""
-    rows = np.frombuffer(rows_b, ROW_DTYPE)
-    tags = np.frombuffer(tags_b, "<i4")
-    n = rows.shape[0]
-    tcum = np.zeros(n + 1, np.int64)
-    np.cumsum(rows["ntags"], out=tcum[1:])
-    hcum = np.zeros(n + 1, np.int64)
-    np.cumsum(np.maximum(rows["rid_len"], 0), out=hcum[1:])
-    out = []
-    for i in range(0, n, _FRAME_ROWS):
-        j = min(n, i + _FRAME_ROWS)
-        r = rows[i:j]
-        t = tags[tcum[i]:tcum[j]]
-        h = heap_b[hcum[i]:hcum[j]]
-        defs = []
-        for kind, codes in ((DEF_TAG, np.unique(t)), (DEF_MODEL, np.unique(r["model"])),
-                            (DEF_USER, np.unique(r["user"])), (DEF_KEY, np.unique(r["key"]))):
-            for code in codes.tolist():
-                if code < 0:
-                    continue
-                s = name_of(kind, code).encode("utf-8")
-                defs.append(DEF.pack(kind, code, len(s)))
-                defs.append(s)
-        defs_b = b"".join(defs)
-        ndefs = len(defs) // 2
-        payload = b"".join((PAYLOAD_HEAD.pack(j - i, t.shape[0], len(h), ndefs, len(defs_b)),
-                            defs_b, rows_b[i * RS:j * RS], t.tobytes(), h))
-        if len(payload) > _MAX_PAYLOAD:  # pragma: no cover - 65,536 rows never get there
-            raise ValueError("frame too large")
-        lb = _U32.pack(len(payload))
-        crc = zlib.crc32(payload, zlib.crc32(lb))
-        out.append(FRAME_HEAD.pack(FRAME_MAGIC, len(payload), crc))
-        out.append(payload)
-    return b"".join(out)
-
-
-class _Frame:
-    __slots__ = ("rows", "tags", "heap", "defs")
-
-    def __init__(self, rows, tags, heap, defs):
-        self.rows, self.tags, self.heap, self.defs = rows, tags, heap, defs
-
-
-def _decode_payload(p: memoryview) -> _Frame:
-    """Parse one payload; raises ValueError when it is inconsistent."""
-    if len(p) < PAYLOAD_HEAD.size:
-        raise ValueError("payload shorter than its header")
-    nrows, ntags, nheap, ndefs, ndefb = PAYLOAD_HEAD.unpack_from(p, 0)
-    pos = PAYLOAD_HEAD.size
-    if pos + ndefb + nrows * RS + ntags * 4 + nheap != len(p):
-        raise ValueError("payload sizes do not add up")
-    defs: dict[int, dict[int, str]] = {DEF_TAG: {}, DEF_MODEL: {}, DEF_USER: {}, DEF_KEY: {}}
-    end = pos + ndefb
-    for _ in range(ndefs):
-        if pos + DEF.size > end:
-            raise ValueError("string table overruns")
-        kind, code, ln = DEF.unpack_from(p, pos)
-        pos += DEF.size
-        if kind not in defs or pos + ln > end or code < 0:
-            raise ValueError("bad string table entry")
-        defs[kind][code] = bytes(p[pos:pos + ln]).decode("utf-8")
-        pos += ln
-    if pos != end:
-        raise ValueError("string table size mismatch")
-    rows = np.frombuffer(p, ROW_DTYPE, count=nrows, offset=pos)
-    pos += nrows * RS
-    tags = np.frombuffer(p, "<i4", count=ntags, offset=pos)
-    pos += ntags * 4
-    heap = bytes(p[pos:pos + nheap])
-    if int(rows["ntags"].sum()) != ntags or int(np.maximum(rows["rid_len"], 0).sum()) != nheap:
-        raise ValueError("row counts disagree with the side buffers")
-    return _Frame(rows, tags, heap, defs)
-
-
-def _try_frame(data: bytes, mv: memoryview, pos: int) -> tuple[_Frame | None, int]:
-    """The valid frame at ``pos`` and where it ends, or ``(None, pos)``."""
-    if len(data) - pos < FRAME_HEAD.size:
-        return None, pos
-    magic, ln, crc = FRAME_HEAD.unpack_from(data, pos)
-    start = pos + FRAME_HEAD.size
-    if magic != FRAME_MAGIC or start + ln > len(data):
-        return None, pos
-    payload = mv[start:start + ln]
-    if zlib.crc32(payload, zlib.crc32(_U32.pack(ln))) != crc:
-        return None, pos
-    try:
-        return _decode_payload(payload), start + ln
-    except (ValueError, UnicodeDecodeError):
-        return None, pos
-
-
-def _iter_frames(data: bytes, fname: str, live_end: bool) -> Iterable[_Frame]:
-    """Valid frames of a file body. A damaged stretch is skipped with one warning and reading
-    resumes at the next valid frame; damage reaching the end of the file is a torn tail (silent
-    when ``live_end``: the newest tail of a live writer may end in a write in progress)."""
-    mv = memoryview(data)
-    pos, n = FILE_HEAD_SIZE, len(data)
-    bad_from = None
-    while pos < n:
-        frame, end = _try_frame(data, mv, pos)
-        if frame is not None:
-            if bad_from is not None:
-                warnings.warn(f"{fname}: skipped {pos - bad_from} corrupt bytes at offset "
-                              f"{bad_from} (bad magic, length or CRC)", RecorderWarning,
-                              stacklevel=4)
-                bad_from = None
-            yield frame
-            pos = end
-            continue
-        if bad_from is None:
-            bad_from = pos
-        nxt = data.find(FRAME_MAGIC, pos + 1)
-        if nxt < 0:
-            break
-        pos = nxt
-    if bad_from is not None and not live_end:
-        warnings.warn(f"{fname}: skipped a torn or corrupt tail of {n - bad_from} bytes at "
-                      f"offset {bad_from}", RecorderWarning, stacklevel=4)
-
-
-def _file_header(kind: int, gen: int) -> bytes:
-    h = FILE_HEAD.pack(FILE_MAGIC, VERSION, kind, gen)
-    return h + _U32.pack(zlib.crc32(h))
-
-
-def _check_header(data: bytes, fname: str) -> bool:
-    if len(data) < FILE_HEAD_SIZE:
-        warnings.warn(f"{fname}: file shorter than its header ({len(data)} bytes), skipped",
-                      RecorderWarning, stacklevel=3)
-        return False
-    magic, version, _kind, _gen = FILE_HEAD.unpack_from(data, 0)
-    (crc,) = _U32.unpack_from(data, FILE_HEAD.size)
-    if magic != FILE_MAGIC or zlib.crc32(data[:FILE_HEAD.size]) != crc:
-        warnings.warn(f"{fname}: bad file header, skipped", RecorderWarning, stacklevel=3)
-        return False
-    if version != VERSION:
-        raise ValueError(f"{fname}: recorder format version {version}, this tagcore reads {VERSION}")
-    return True
-
-
-# ------------------------------------------------------------------------------------------------
 # code spaces: trie + dictionaries shared by the writer and readers
 
 
@@ -473,7 +295,7 @@ class _Space:
             return self.trie.path(code)
         return self.names[kind][code]
 
-    def absorb(self, f: _Frame) -> tuple[np.ndarray, np.ndarray, bytes]:
+    def absorb(self, f: Frame) -> tuple[np.ndarray, np.ndarray, bytes]:
         """The frame's rows and tag ids in this space's codes; ValueError on dangling codes."""
 
         def remap(kind: int, values: np.ndarray, allow_missing: bool) -> np.ndarray:
@@ -501,20 +323,6 @@ class _Space:
         return rows, tags, f.heap
 
 
-def _list_folder(folder: Path) -> dict[int, dict[str, Path]]:
-    gens: dict[int, dict[str, Path]] = {}
-    for p in folder.iterdir():
-        name = p.name
-        for prefix, suffix, kind in (("seg-", ".tcs", "seg"), ("tail-", ".tcl", "tail")):
-            if name.startswith(prefix) and name.endswith(suffix):
-                try:
-                    g = int(name[len(prefix):-len(suffix)])
-                except ValueError:
-                    continue
-                gens.setdefault(g, {})[kind] = p
-    return gens
-
-
 def _writer_is_live(folder: Path) -> bool:
     try:
         fd = os.open(folder / "LOCK", os.O_RDONLY)
@@ -537,7 +345,7 @@ def _load(folder: Path, space: _Space, live: bool
 
     Returns ``[(gen, "seg" | "tail", [(rows, tags, heap), ...]), ...]``.
     """
-    gens = _list_folder(folder)
+    gens = list_folder(folder)
     newest = max(gens, default=-1)
     out = []
     for g in sorted(gens):
@@ -548,13 +356,13 @@ def _load(folder: Path, space: _Space, live: bool
             try:
                 data = p.read_bytes()
             except FileNotFoundError:  # a tail compacted meanwhile: look again
-                gens = _list_folder(folder)
+                gens = list_folder(folder)
                 if g not in gens or attempt == 2:
                     break
                 continue
             blocks = []
-            if _check_header(data, str(p)):
-                for frame in _iter_frames(data, str(p), live and kind == "tail" and g == newest):
+            if check_header(data, str(p)):
+                for frame in iter_frames(data, str(p), live and kind == "tail" and g == newest):
                     try:
                         blocks.append(space.absorb(frame))
                     except ValueError as exc:
@@ -568,6 +376,8 @@ def _load(folder: Path, space: _Space, live: bool
 def _build_log(rows: np.ndarray, tags: np.ndarray, heap: bytes, trie: TagTrie,
                models: tuple[str, ...], users: tuple[str, ...], keys: tuple[str, ...]
                ) -> RequestLog:
+    from tagcore.log import RequestLog
+
     n = rows.shape[0]
     off = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(rows["ntags"], out=off[1:])
@@ -749,10 +559,10 @@ class Recorder:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self.path = folder
-            for tmp in folder.glob(".seg-*.tmp"):  # a compaction cut short by a crash
+            for tmp in folder.glob(TEMP_SEGMENT_GLOB):  # a compaction cut short by a crash
                 tmp.unlink()
             loaded = _load(folder, self._space, live=False)
-            gens = _list_folder(folder)
+            gens = list_folder(folder)
             pos = (0, 0, 0)
             todo = []
             for g, kind, blocks in loaded:
@@ -789,10 +599,10 @@ class Recorder:
 
     def _new_tail(self, gen: int) -> None:
         assert self.path is not None
-        p = self.path / f"tail-{gen:08d}.tcl"
+        p = self.path / tail_name(gen)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
-            head = _file_header(KIND_TAIL, gen)
+            head = file_header(KIND_TAIL, gen)
             _write_all(fd, head)
             os.fsync(fd)
             _fsync_dir(self.path)
@@ -814,19 +624,19 @@ class Recorder:
         assert self.path is not None
         with self._lock:
             view = self._view()
-        data = _encode_frames(*_gather(view, a, b), self._space.name_of)
-        final = self.path / f"seg-{gen:08d}.tcs"
-        tmp = self.path / f".seg-{gen:08d}.tmp"
+        data = encode_frames(*_gather(view, a, b), self._space.name_of)
+        final = self.path / segment_name(gen)
+        tmp = self.path / temp_segment_name(gen)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _write_all(fd, _file_header(KIND_SEGMENT, gen))
+            _write_all(fd, file_header(KIND_SEGMENT, gen))
             _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, final)
         _fsync_dir(self.path)
-        tail = self.path / f"tail-{gen:08d}.tcl"
+        tail = self.path / tail_name(gen)
         if tail.exists():
             tail.unlink()
             _fsync_dir(self.path)
@@ -838,7 +648,7 @@ class Recorder:
             end = self._cur.end()
         a = self._synced
         if end[0] > a[0]:
-            data = _encode_frames(*_gather(view, a, end), self._space.name_of)
+            data = encode_frames(*_gather(view, a, end), self._space.name_of)
             try:
                 _write_all(self._fd, data)
             except BaseException:
@@ -1157,7 +967,7 @@ class Recorder:
         """Call ``callback(tags, ts_ns, cost_nanos, total_tokens, unpriced)`` after every later
         ``record`` (on the recording thread, outside the lock; keep it fast) and return the
         snapshot of everything recorded before: each request is in exactly one of the two.
-        :class:`~tagcore.budgets.Budgets` uses it to accrue and rebuild.
+        :class:`~tagcore.gateway.budgets.Budgets` uses it to accrue and rebuild.
 
         >>> rec = Recorder(); seen = []
         >>> len(rec.subscribe(lambda *a: seen.append(a[0])))
@@ -1226,7 +1036,7 @@ class Recorder:
                     if end[0] > self._tail_start[0]:
                         self._compact(self._tail_gen, self._tail_start, end)
                     else:
-                        (self.path / f"tail-{self._tail_gen:08d}.tcl").unlink(missing_ok=True)
+                        (self.path / tail_name(self._tail_gen)).unlink(missing_ok=True)
                         _fsync_dir(self.path)
         finally:
             self._release()
