@@ -209,7 +209,7 @@ class RequestLog:
 
     __slots__ = ("ts", "model_codes", "models", "prompt_tokens", "completion_tokens", "cost",
                  "latency_ms", "status", "tag_offsets", "tag_ids", "trie", "extras",
-                 "dropped_rows", "dropped_tags", "problems", "_cache")
+                 "dropped_rows", "dropped_tags", "problems", "_cache", "_n_nodes")
 
     def __init__(self, *, ts, model_codes, models, prompt_tokens, completion_tokens, cost,
                  latency_ms, status, tag_offsets, tag_ids, trie: TagTrie,
@@ -281,6 +281,7 @@ class RequestLog:
         put(self, "dropped_tags", int(dropped_tags))
         put(self, "problems", tuple(problems))
         put(self, "_cache", {})
+        put(self, "_n_nodes", len(trie))  # the tag ids were checked against this many nodes
 
     def __setattr__(self, name: str, value: Any) -> None:
         """A built log cannot be changed: the kernels trust the arrays it validated.
@@ -303,6 +304,8 @@ class RequestLog:
         for k, v in state.items():
             object.__setattr__(self, k, _readonly(v) if isinstance(v, np.ndarray) else v)
         object.__setattr__(self, "_cache", {})
+        if "_n_nodes" not in state:
+            object.__setattr__(self, "_n_nodes", len(state["trie"]))
 
     def _set_meta(self, *, dropped_rows: int | None = None, dropped_tags: int | None = None,
                   problems: Sequence[str] | None = None) -> RequestLog:
@@ -576,7 +579,7 @@ class RequestLog:
             off, ids = self.tag_offsets, self.tag_ids
         else:
             off, ids = kernels.take_rows(self.tag_offsets, self.tag_ids, rows,
-                                         n_nodes=len(self.trie), trusted=True)
+                                         n_nodes=len(self.trie), trusted=self)
         extras = {k: (v[0][rows], v[1]) if isinstance(v, tuple) else v[rows]
                   for k, v in self.extras.items()}
         return self._replace(ts=self.ts[rows], model_codes=self.model_codes[rows],
