@@ -259,7 +259,7 @@ class _Rule:
             except ValueError as exc:
                 raise ValueError(f"rule {index}: 'limit': {exc}") from None
         else:
-            f = float(limit)
+            f = float(limit)  # type: ignore[arg-type]  # a number or numeric text, checked above
             if not f.is_integer():
                 raise ValueError(f"rule {index}: a {metric} limit must be a whole number, got {limit!r}")
             self.limit = int(f)

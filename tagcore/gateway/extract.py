@@ -112,6 +112,7 @@ def parse_tags_header(value: str | bytes) -> list[str]:
 
 def _header_values(headers: HeadersLike) -> list[str | bytes]:
     """Every ``X-Request-Tags`` value in ``headers``, in order, names compared case-insensitively."""
+    pairs: Iterable[tuple[Any, Any]]
     if isinstance(headers, Mapping):
         pairs = headers.items()
     elif isinstance(headers, (str, bytes)):

@@ -775,10 +775,11 @@ class Recorder:
         0     m              3  0.001      req-1   u1
         """
         cls = type(tags)
+        k: tuple | None
         if cls is tuple:
-            k = tags
+            k = tags  # type: ignore[assignment]  # checked by type() just above
         elif cls is list or cls is NormalizedTags:
-            k = tuple(tags)
+            k = tuple(tags)  # type: ignore[arg-type]
         else:
             k = None
         entry = None
