@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import datagen  # noqa: E402
 
 import tagcore as tc  # noqa: E402
-from tagcore import io as tio  # noqa: E402
+from tagcore.io import arrow as tio  # noqa: E402  (the Arrow column readers)
+from tagcore.io import parquet as tio_pq  # noqa: E402
 
 SIZES = [10**6] + ([10**7] if os.environ.get("TAGCORE_BENCH_BIG") == "1" else [])
 
@@ -54,7 +55,7 @@ def phases(path: str | os.PathLike) -> dict[str, float]:
     t_all = time.perf_counter()
     pf = pq.ParquetFile(path)
     present = tio._select(None, pf.schema_arrow.names, str(path))
-    leaves = tio._dict_leaves(pf, ["model", "request_tags"])
+    leaves = tio_pq._dict_leaves(pf, ["model", "request_tags"])
     table = timed("parquet decode (pyarrow, threads)", pq.read_table, path,
                   columns=list(present.values()), read_dictionary=leaves)
     probs = tio._Problems(table.num_rows)

@@ -34,6 +34,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from tagcore.io._common import SUFFIXES, _atomic, spreadsheet_safe, write_format_of
 from tagcore.log import RequestLog
 from tagcore.tags import normalize_tag
 
@@ -42,8 +43,7 @@ __all__ = ["main", "CliError"]
 PROG = "tagcore"
 MAX_WIDTH = 100
 PROGRESS_DELAY = 1.0  # seconds of reading before the progress bar appears
-_LOG_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                 ".json": "jsonl", ".csv": "csv"}
+_LOG_SUFFIXES = SUFFIXES  # tagcore.io's one suffix table (a final .gz is looked through)
 _SUMMED = ["requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
            "cost_nanos", "share"]
 
@@ -113,12 +113,6 @@ def _tio():
     return tio
 
 
-def _sniff(head: bytes) -> str | None:
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    return None  # let tagcore.io tell JSON from CSV
-
-
 def read_log(path: str | None, *, input_format: str | None = None, progress: bool | None = None,
              stderr: IO[str] | None = None) -> tuple[RequestLog, str]:
     """The log of ``path`` (``None``: the bundled sample; ``"-"``: stdin) and its label.
@@ -144,7 +138,7 @@ def read_log(path: str | None, *, input_format: str | None = None, progress: boo
             raise CliError("<stdin>: no input (pipe a log file, or give a file name)")
         src = io.BytesIO(data)
         src.name = "<stdin>"  # type: ignore[misc]
-        return tio.read_any(src, format=input_format or _sniff(data[:4])), "<stdin>"
+        return tio.read_any(src, format=input_format), "<stdin>"  # read_any sniffs
     p = Path(path)
     if not p.exists():
         raise CliError(f"{path}: no such file")
@@ -335,20 +329,7 @@ def _usage_table(df: pd.DataFrame, style: _Style, *, label: str = "tag", tree: b
 # =============================================================================== output
 
 
-_INJECTION_START = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """Guard one text cell against spreadsheet formula injection, as ``tagcore.io`` writes its
-    CSV: a leading ``=``, ``+``, ``-``, ``@``, tab, CR or ``'`` gets one extra leading ``'``
-    (and an empty string becomes a lone ``'``, so that an empty cell means missing).
-
-    >>> spreadsheet_safe("=SUM(A1)"), spreadsheet_safe("acme"), spreadsheet_safe(-1)
-    ("'=SUM(A1)", 'acme', -1)
-    """
-    if isinstance(value, str) and (value == "" or value.startswith(_INJECTION_START)):
-        return "'" + value
-    return value
+# spreadsheet_safe (imported from tagcore.io._common): the one rule of every CSV tagcore writes
 
 
 def _safe_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -397,7 +378,7 @@ def _has_named_index(df: pd.DataFrame) -> bool:
 def _atomic_write(dest: str, write: Callable[[IO[bytes]], None]) -> None:
     """``write(fh)`` into a temporary file next to ``dest``, renamed over it when done (the
     writers of ``tagcore.io`` follow symlinks and write devices and FIFOs in place)."""
-    with _tio()._atomic(dest) as fh:
+    with _atomic(dest) as fh:
         write(fh)
 
 
@@ -1253,8 +1234,7 @@ def cmd_pivot(ctx: _Ctx) -> None:
 def cmd_export(args: argparse.Namespace, out: IO[str], err: IO[str]) -> None:
     if not args.output:
         raise CliError("export needs -o/--output FILE (e.g. -o logs.parquet; '-o -' for stdout)")
-    fmt = args.format or (_LOG_SUFFIXES.get(Path(args.output).suffix.lower())
-                          if args.output != "-" else None)
+    fmt = args.format or (write_format_of(args.output) if args.output != "-" else None)
     if fmt is None:
         raise CliError(f"cannot tell the format of {args.output!r}: name it .parquet, .jsonl or "
                        ".csv, or give --format")

@@ -264,6 +264,39 @@ def test_csv_is_spreadsheet_safe(capsys, tmp_path):
     assert all(not t.startswith(("=", "+", "-", "@")) for t in tags)
 
 
+def test_cli_uses_the_one_suffix_table_and_escaping():
+    from tagcore.io import _common
+
+    assert cli._LOG_SUFFIXES is _common.SUFFIXES and cli._LOG_SUFFIXES[".json"] == "json"
+    assert cli.spreadsheet_safe is _common.spreadsheet_safe
+    assert cli.spreadsheet_safe("=1") == "'=1" and cli.spreadsheet_safe(-1) == -1
+
+
+@pytest.mark.parametrize("layout", ["array", "lines"])
+def test_json_input_is_an_array_or_jsonl(capsys, tmp_path, layout):
+    """``.json`` means the same as for read_any: an array of records, or JSONL by content."""
+    path = tmp_path / "logs.json"
+    if layout == "array":
+        path.write_text(json.dumps(RECORDS), encoding="utf-8")
+    else:
+        write_jsonl(path, RECORDS)
+    rc, out, err = run(capsys, "report", str(path), "--format", "json", "--last", "all")
+    assert rc == 0, err
+    ref = write_jsonl(tmp_path / "ref.jsonl", RECORDS)
+    rc, want, err = run(capsys, "report", str(ref), "--format", "json", "--last", "all")
+    assert rc == 0, err
+    assert json.loads(out) == json.loads(want) and len(json.loads(out)) > 2
+
+
+def test_export_json_writes_jsonl_read_back(capsys, tmp_path, sample):
+    dest = tmp_path / "out.json"
+    rc, out, err = run(capsys, "export", "-o", str(dest))
+    assert rc == 0, err
+    first = dest.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("{") and json.loads(first)["ts"]
+    assert tc.read_any(dest).cost.tolist() == sample.cost.tolist()
+
+
 # ----------------------------------------------------------------------------- filter
 
 

@@ -344,6 +344,33 @@ def test_openai_reads_paths_and_binary_files(tmp_path):
         parse_openai_log(path)
 
 
+def test_vendor_readers_share_the_native_sources(tmp_path, monkeypatch):
+    """The vendor readers open sources as the native ones do: gzip, a BOM, ``-`` (stdin), and
+    ``.json`` holding JSONL; ``on_error`` is the one vocabulary (``drop`` means ``skip``)."""
+    import gzip
+    import sys
+
+    text = json.dumps(chat_line()) + "\n" + json.dumps(chat_line()) + "\n"
+    want, _ = parse_openai_log(io.StringIO(text))
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "b.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert parse_openai_log(tmp_path / "a.jsonl.gz")[0] == want
+    assert parse_openai_log(tmp_path / "b.json")[0] == want
+
+    class Stdin:
+        buffer = io.BytesIO(text.encode())
+
+    monkeypatch.setattr(sys, "stdin", Stdin)
+    assert parse_openai_log("-")[0] == want
+    bad = chat_line()
+    bad["response"]["usage"]["prompt_tokens"] = "abc"
+    recs, skipped = parse_openai_log(jsonl(chat_line(), bad), on_error="drop")  # type: ignore[arg-type]
+    assert len(recs) == 1 and len(skipped) == 1
+    (tmp_path / "c.jsonl").write_bytes(b'{"request": "\xff"}\n')
+    with pytest.raises(FormatError, match="c.jsonl:1: not UTF-8"):
+        parse_openai_log(tmp_path / "c.jsonl")
+
+
 def test_openai_on_error_is_checked():
     with pytest.raises(ValueError, match="on_error"):
         parse_openai_log(jsonl(chat_line()), on_error="ignore")  # type: ignore[arg-type]

@@ -567,7 +567,8 @@ def test_atomic_write_keeps_previous_file(tmp_path, monkeypatch, fmt, fn):
     path = tmp_path / f"keep.{fmt}"
     write(log, fmt, path)
     before = path.read_bytes()
-    monkeypatch.setattr(tio, fn, _boom_after_partial(getattr(tio, fn)))
+    module = getattr(tio, fmt)  # tagcore.io.parquet, .jsonl, .csv
+    monkeypatch.setattr(module, fn, _boom_after_partial(getattr(module, fn)))
     with pytest.raises(RuntimeError, match="disk on fire"):
         write(RequestLog.from_records([REQ, REQ]), fmt, path)
     assert path.read_bytes() == before
@@ -583,7 +584,7 @@ def test_atomic_write_mid_stream_failure(tmp_path, monkeypatch):
     log.to_jsonl(path)
     before = path.read_bytes()
     calls = {"n": 0}
-    real = tio._columns_py
+    real = tio.jsonl._columns_py
 
     def failing(lg):
         calls["n"] += 1
@@ -591,7 +592,7 @@ def test_atomic_write_mid_stream_failure(tmp_path, monkeypatch):
         cols["status"] = [200] * 3 + [object()] * (len(lg) - 3)  # json cannot encode it
         return cols
 
-    monkeypatch.setattr(tio, "_columns_py", failing)
+    monkeypatch.setattr(tio.jsonl, "_columns_py", failing)
     with pytest.raises(TypeError):
         log.to_jsonl(path)
     assert calls["n"] == 1 and path.read_bytes() == before
@@ -647,6 +648,28 @@ def test_read_any_json_array_sniffing_and_stdin(tmp_path, monkeypatch):
     assert rows_of(tc.read_any("-", format="parquet")) == rows_of(log)
     with pytest.raises(ValueError, match="format"):
         tc.read_any(tmp_path / "a.json", format="xml")
+
+
+def test_json_suffix_means_records_array_or_jsonl(tmp_path):
+    """One rule for ``.json`` (read_any, the vendor readers, the CLI): the content decides, an
+    array of records when it starts with ``[``, else JSONL; gzip is looked through."""
+    from tagcore.io._common import format_of, json_layout, sniff, write_format_of
+
+    log = RequestLog.from_records([REQ, dict(REQ, request_tags=["b/c"])])
+    lines = "".join(json.dumps(r) + "\n" for r in [REQ, dict(REQ, request_tags=["b/c"])])
+    (tmp_path / "lines.json").write_text(lines)
+    (tmp_path / "array.json").write_text(" \n" + json.dumps([REQ, dict(REQ, request_tags=["b/c"])]))
+    (tmp_path / "array.json.gz").write_bytes(gzip.compress((tmp_path / "array.json").read_bytes()))
+    for name in ("lines.json", "array.json", "array.json.gz"):
+        assert rows_of(tc.read_any(tmp_path / name)) == rows_of(log), name
+        assert rows_of(tc.read_any(tmp_path / name, format="json")) == rows_of(log), name
+    assert [format_of(n) for n in ("a.json", "a.JSON.gz", "a.jsonl", "a.ndjson", "a.pq",
+                                   "a.csv.gz", "a.gz", "a.txt", "-")] == \
+        ["json", "json", "jsonl", "jsonl", "parquet", "csv", None, None, None]
+    assert [write_format_of(n) for n in ("a.json", "a.jsonl", "a.csv", "a.json.gz")] == \
+        ["jsonl", "jsonl", "csv", None]
+    assert json_layout(lines.encode()) == "jsonl" and json_layout(b"\n [") == "json"
+    assert sniff(lines.encode()) == "jsonl" and sniff(b" [{}]") == "json"
 
 
 def test_source_size(tmp_path):

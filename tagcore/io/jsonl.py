@@ -1,0 +1,130 @@
+"""JSONL (``.jsonl``/``.ndjson``): one JSON object per line, native columns; see :mod:`tagcore.io`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+from tagcore.io._common import (
+    _ORDER,
+    REQUIRED,
+    Progress,
+    Source,
+    _atomic,
+    _binary,
+    _check_on_error,
+    _error,
+    _read_bytes,
+    _select,
+)
+from tagcore.io._native import _columns_py, _from_objects
+from tagcore.log import RequestLog
+from tagcore.tags import TagPolicy
+from tagcore.trie import TagTrie
+
+__all__ = ["read_jsonl", "to_jsonl"]
+
+
+def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
+               on_error: str = "raise", trie: TagTrie | None = None,
+               progress: Progress | None = None) -> RequestLog:
+    """Read a JSONL file (one JSON object per line, native columns) into a :class:`RequestLog`.
+
+    Errors name the file, the 1-based line and the column; ``on_error="skip"`` leaves bad lines
+    out and counts them (``dropped_rows``, ``problems``). ``.gz`` files are decompressed.
+
+    >>> import io
+    >>> f = io.BytesIO(b'{"ts": "2026-01-01T00:00:00", "model": "m", "prompt_tokens": 3, '
+    ...     b'"completion_tokens": 1, "cost": 0.5, "latency_ms": null, "status": 200, '
+    ...     b'"request_tags": ["a/b", " a / b ", "c"]}\\n')
+    >>> log = read_jsonl(f)
+    >>> log.tags_of(0), log.cost.tolist(), log.ts.tolist()
+    (['a/b', 'c'], [500000000], [1767225600000000000])
+    >>> read_jsonl(io.BytesIO(b'{"ts": 0, "model": "m"')) # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tagcore.log.LogError: <stream>: line 1, column (json): invalid JSON (...); truncated line?
+    """
+    on_error = _check_on_error(on_error)
+    data, name = _read_bytes(path_or_file, progress)
+    recs: list[dict] = []
+    lines: list[int] = []
+    pre_bad: dict[int, tuple[str, str]] = {}
+    loads = json.loads
+    raw_lines = data.split(b"\n")
+    last = len(raw_lines)
+    for lineno, raw in enumerate(raw_lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            msg = getattr(exc, "msg", None) or str(exc)
+            hint = "; truncated line?" if lineno >= last - 1 else ""
+            reason = f"invalid JSON ({msg}{', at char ' + str(exc.pos) if hasattr(exc, 'pos') else ''}){hint}"
+            if on_error == "raise":
+                raise _error(name, "(json)", reason, row=len(recs), line=lineno) from None
+            pre_bad[len(recs)] = ("(json)", reason)
+            obj = {}
+        if type(obj) is not dict:
+            reason = f"expected a JSON object, got {type(obj).__name__}"
+            if on_error == "raise":
+                raise _error(name, "(json)", reason, row=len(recs), line=lineno)
+            pre_bad[len(recs)] = ("(json)", reason)
+            obj = {}
+        recs.append(obj)
+        lines.append(lineno)
+    keys: set[str] = set()
+    for r in recs[:1000]:
+        keys.update(r)
+    if len(recs) > 1000:
+        missing_any = [c for c in _ORDER if c not in keys]
+        if missing_any:
+            for r in recs:
+                keys.update(k for k in missing_any if k in r)
+    present = _select(None, sorted(keys), name) if recs else {c: c for c in REQUIRED}
+
+    def get(col: str) -> list[Any]:
+        key = present[col]
+        return [r.get(key) for r in recs]
+
+    def where(row: int) -> tuple[str, int | None]:
+        return f"line {lines[row]}", lines[row]
+
+    return _from_objects(get, len(recs), present, name, where, policy=policy,
+                         on_error=on_error, trie=trie, pre_bad=pre_bad)
+
+
+def _write_jsonl_lines(fh: IO[bytes], log: RequestLog) -> None:
+    cols = _columns_py(log)
+    names = list(cols)
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+    batch: list[str] = []
+    for row in zip(*cols.values()):
+        batch.append(dumps(dict(zip(names, row))))
+        if len(batch) >= 65536:
+            fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+            batch.clear()
+    if batch:
+        fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+
+
+def to_jsonl(log: RequestLog, path: str | os.PathLike | IO[bytes]) -> None:
+    """Write the log as JSONL, one object per request (atomically when given a path):
+    ``ts`` ISO 8601 UTC, ``cost`` dollars and ``cost_nanos`` exact, ``latency_ms`` null when
+    unknown, ``request_tags`` an array.
+
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> RequestLog.from_records([{"ts": 1.5, "model": "m", "prompt_tokens": 1,
+    ...     "completion_tokens": 0, "cost": 0.1, "latency_ms": None, "status": 200,
+    ...     "request_tags": ["a"]}]).to_jsonl(buf)
+    >>> buf.getvalue().decode()
+    '{"ts": "1970-01-01T00:00:01.500Z", "model": "m", "prompt_tokens": 1, "completion_tokens": 0, "cost": 0.1, "cost_nanos": 100000000, "latency_ms": null, "status": 200, "request_tags": ["a"]}\\n'
+    """
+    if hasattr(path, "write"):
+        _write_jsonl_lines(_binary(path), log)
+        return
+    with _atomic(path) as fh:  # type: ignore[arg-type]
+        _write_jsonl_lines(fh, log)
