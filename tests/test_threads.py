@@ -89,7 +89,7 @@ def test_other_threads_see_the_default_not_the_block():
     with threads(2):
         t = threading.Thread(target=lambda: seen.__setitem__("thread", get_threads()))
         t.start()
-        t.join()
+        t.join(60)
         with ThreadPoolExecutor(2) as ex:
             seen["pool"] = ex.submit(get_threads).result()
         seen["here"] = get_threads()
@@ -106,7 +106,7 @@ def test_set_threads_from_another_thread_is_process_wide():
 
 def test_blocks_in_two_threads_do_not_mix():
     set_threads(9)
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)  # a broken side fails the test, never hangs it
     seen: dict[int, list[int]] = {}
 
     def work(n: int) -> None:
@@ -120,7 +120,7 @@ def test_blocks_in_two_threads_do_not_mix():
     for t in ts:
         t.start()
     for t in ts:
-        t.join()
+        t.join(60)
     assert seen == {1: [1, 9], 2: [2, 9]}
 
 
