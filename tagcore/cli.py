@@ -34,6 +34,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from tagcore.errors import TagcoreError
 from tagcore.io._common import SUFFIXES, _atomic, spreadsheet_safe, write_format_of
 from tagcore.log import RequestLog
 from tagcore.tags import normalize_tag
@@ -48,7 +49,7 @@ _SUMMED = ["requests", "errors", "prompt_tokens", "completion_tokens", "total_to
            "cost_nanos", "share"]
 
 
-class CliError(Exception):
+class CliError(TagcoreError):
     """A user error: printed as one line ``tagcore: error: ...``, exit status 2."""
 
 

@@ -722,14 +722,14 @@ def counts_masked(values: Any, field: str = "count", *, limit: int = I64_MAX
             miss[i] = True
             continue
         try:
-            x = to_count(v, field)
+            c = to_count(v, field)
         except CoerceError:
             bad[i] = True
             continue
-        if x > limit:
+        if c > limit:
             bad[i] = True
         else:
-            out[i] = x
+            out[i] = c
     return out, miss, bad
 
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from tagcore import kernels
 from tagcore._validate import check_csr
+from tagcore.errors import TagcoreError
 from tagcore.tags import TagError, TagPolicy, normalize_tag
 from tagcore.trie import TagTrie
 
@@ -75,7 +76,7 @@ _MAX_NESTING = 200
 _BITS = 64
 
 
-class FilterSyntaxError(ValueError):
+class FilterSyntaxError(TagcoreError, ValueError):
     """A filter string that does not parse; the message shows the position with a caret.
 
     Attributes: ``text`` (the filter string), ``position`` (0-based index of the offending
@@ -168,12 +169,13 @@ class Filter:
         return _format(self, 0)
 
     def mask(self, tag_offsets: Any, tag_ids: Any, trie: TagTrie, *,
-             trusted: bool = False) -> np.ndarray:
+             trusted: Any = None) -> np.ndarray:
         """Boolean row mask of the requests this filter selects.
 
         ``tag_offsets`` (int64, n_rows + 1) and ``tag_ids`` (int32 node ids of ``trie``) are a
-        log's CSR tag arrays; they are validated (in full unless ``trusted``: a built
-        :class:`~tagcore.log.RequestLog` was validated when it was built), never modified.
+        log's CSR tag arrays; they are validated in full, unless ``trusted`` is the
+        :class:`~tagcore.log.RequestLog` whose own arrays they are (validated when it was
+        built, immutable since); never modified.
 
         >>> trie = TagTrie(["geo/UK/London", "geo/US"])
         >>> parse_filter("*/UK | =geo").mask([0, 1, 2, 2], [2, 3], trie).tolist()

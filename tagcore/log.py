@@ -211,6 +211,24 @@ class RequestLog:
                  "latency_ms", "status", "tag_offsets", "tag_ids", "trie", "extras",
                  "dropped_rows", "dropped_tags", "problems", "_cache", "_n_nodes")
 
+    ts: np.ndarray
+    model_codes: np.ndarray
+    models: tuple[str, ...]
+    prompt_tokens: np.ndarray
+    completion_tokens: np.ndarray
+    cost: np.ndarray
+    latency_ms: np.ndarray
+    status: np.ndarray
+    tag_offsets: np.ndarray
+    tag_ids: np.ndarray
+    trie: TagTrie
+    extras: dict[str, Any]
+    dropped_rows: int
+    dropped_tags: int
+    problems: tuple[str, ...]
+    _cache: dict[Any, Any]
+    _n_nodes: int
+
     def __init__(self, *, ts, model_codes, models, prompt_tokens, completion_tokens, cost,
                  latency_ms, status, tag_offsets, tag_ids, trie: TagTrie,
                  extras: Mapping[str, Any] | None = None, dropped_rows: int = 0,
@@ -385,7 +403,8 @@ class RequestLog:
                                                  "status", *INT_EXTRAS, *STR_EXTRAS)}
         tag_lists: list[Any] = []
         seen_extra: set[str] = set()
-        dropped, problems = 0, []
+        dropped = 0
+        problems: list[str] = []
         for row, rec in enumerate(records):
             try:
                 vals = cls._parse_record(row, rec, policy, ts_unit)
@@ -544,7 +563,7 @@ class RequestLog:
                 f"{len(self.trie)} nodes, {len(self.models)} models)")
 
     def _replace(self, **cols) -> RequestLog:
-        base = dict(ts=self.ts, model_codes=self.model_codes, models=self.models,
+        base: dict[str, Any] = dict(ts=self.ts, model_codes=self.model_codes, models=self.models,
                     prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
                     cost=self.cost, latency_ms=self.latency_ms, status=self.status,
                     tag_offsets=self.tag_offsets, tag_ids=self.tag_ids, trie=self.trie,
@@ -790,8 +809,8 @@ class RequestLog:
         """The ``n`` largest nodes of a set plus an ``(other)`` row (see
         :func:`tagcore.query.top`).
 
-        >>> RequestLog.empty().top(3).shape[0]
-        0
+        >>> RequestLog.empty().top(3, level=1).index.tolist()
+        ['(other)']
         """
         from tagcore.query import top
 

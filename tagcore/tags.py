@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from tagcore.errors import TagcoreError
+
 __all__ = [
     "DroppedTag",
     "NormalizedTags",
@@ -59,7 +61,7 @@ def _shorten(value: object) -> str:
     return text
 
 
-class TagError(ValueError):
+class TagError(TagcoreError, ValueError):
     """An invalid tag, tag list or request body; renders itself as an OpenAI-style 400 body.
 
     Attributes: ``code`` (short machine string), ``param`` (``"request_tags"`` unless the tag came

@@ -80,6 +80,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from tagcore import _calendar
+from tagcore.errors import TagcoreError
 from tagcore.gateway.recorder import (
     Recorder,
     _fast_nanos,
@@ -112,7 +113,7 @@ _EXACT, _SUBTREE, _GLOB, _EXACT_GLOB = range(4)
 _CACHE_MAX = 65536
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(TagcoreError):
     """A request refused because a budget counter would go over its limit (HTTP 429).
 
     Attributes: ``rule`` (the rule dict), ``rule_index``, ``node`` (the counter's tag path),

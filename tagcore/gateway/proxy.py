@@ -84,6 +84,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from tagcore.errors import TagcoreError
 from tagcore.gateway.budgets import BudgetExceeded
 from tagcore.gateway.extract import extract_tags
 from tagcore.tags import TagError, TagPolicy
@@ -126,7 +127,7 @@ _MAX_EVENT = 8 << 20  # an SSE event larger than this ends parsing (relayed raw 
 _CLIENT_CLOSED = 499
 
 
-class UpstreamStreamError(RuntimeError):
+class UpstreamStreamError(TagcoreError, RuntimeError):
     """The upstream broke off a response after its headers were relayed.
 
     Raised to the ASGI server so that it closes the client's connection too: the client sees a
