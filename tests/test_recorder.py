@@ -52,24 +52,24 @@ def test_usage_shapes():
     chat = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
             "prompt_tokens_details": {"cached_tokens": 40, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 5}}
-    assert parse_usage(chat) == (100, 20, 40, 5, True)
+    assert parse_usage(chat) == (100, 20, 40, 0, 5, True)
     assert parse_usage({"prompt_tokens": 3, "completion_tokens": 1,
                         "prompt_tokens_details": None,
-                        "completion_tokens_details": None}) == (3, 1, 0, 0, True)
+                        "completion_tokens_details": None}) == (3, 1, 0, 0, 0, True)
     resp = {"input_tokens": 9, "output_tokens": 4, "input_tokens_details": {"cached_tokens": 2},
             "output_tokens_details": {"reasoning_tokens": 3}}
-    assert parse_usage(resp) == (9, 4, 2, 3, True)
-    assert parse_usage({"prompt_tokens": 8, "total_tokens": 8}) == (8, 0, 0, 0, True)  # embeddings
-    assert parse_usage({}) == (0, 0, 0, 0, False)
-    assert parse_usage(None) == (0, 0, 0, 0, False)
+    assert parse_usage(resp) == (9, 4, 2, 0, 3, True)
+    assert parse_usage({"prompt_tokens": 8, "total_tokens": 8}) == (8, 0, 0, 0, 0, True)  # embeddings
+    assert parse_usage({}) == (0, 0, 0, 0, 0, False)
+    assert parse_usage(None) == (0, 0, 0, 0, 0, False)
 
     class Details:  # an SDK-like object with attributes
         def __init__(self, **kw):
             self.__dict__.update(kw)
 
     assert parse_usage(Details(prompt_tokens=5, completion_tokens=2,
-                               prompt_tokens_details=Details(cached_tokens=1))) == (5, 2, 1, 0, True)
-    for bad in ({"prompt_tokens": -1}, {"prompt_tokens": True}, {"prompt_tokens": "3"},
+                               prompt_tokens_details=Details(cached_tokens=1))) == (5, 2, 1, 0, 0, True)
+    for bad in ({"prompt_tokens": -1}, {"prompt_tokens": True}, {"prompt_tokens": "3 tokens"},
                 {"prompt_tokens": 2, "prompt_tokens_details": {"cached_tokens": 3}},
                 {"input_tokens": 1, "output_tokens": 1,
                  "output_tokens_details": {"reasoning_tokens": 2}}):
@@ -595,3 +595,23 @@ def test_sigkill_keeps_every_promised_record(tmp_path, durability, segment_rows)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # repaired on reopen
         assert read_recorded(path).prompt_tokens.tolist() == list(range(n))
+
+
+def test_cache_write_tokens_are_priced_as_every_reader_prices_them():
+    """Issue 9: the recorder ignored Responses-API cache_write_tokens (240,000 nanos) where
+    the readers priced them (243,750): both now read usage through tagcore.coerce."""
+    from tagcore.prices import PriceTable
+
+    prices = PriceTable({"gpt-4o-mini": {"input_cost_per_token": 1.5e-07,
+                                         "output_cost_per_token": 6e-07,
+                                         "cache_read_input_token_cost": 7.5e-08,
+                                         "cache_creation_input_token_cost": 1.875e-07}})
+    usage = {"input_tokens": 1000, "output_tokens": 200,
+             "input_tokens_details": {"cached_tokens": 400, "cache_write_tokens": 100}}
+    rec = Recorder(prices=prices)
+    rec.record(["a"], model="gpt-4o-mini", usage=usage, latency_ms=1.0, ts=0)
+    want = prices.cost_nanos("gpt-4o-mini", 1000, 200, cached_tokens=400,
+                             cache_creation_tokens=100)
+    # by hand: 500 input at 150, 400 cache reads at 75, 100 cache writes at 187.5, 200 out at 600
+    assert want == 500 * 150 + 400 * 75 + 100 * 187.5 + 200 * 600
+    assert rec.snapshot().cost.tolist() == [want]

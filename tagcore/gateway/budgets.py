@@ -80,14 +80,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from tagcore import _calendar
+from tagcore.coerce import I64_MAX, dollars_to_nanos, parse_usage, time_to_nanos, to_decimal
 from tagcore.errors import TagcoreError
-from tagcore.gateway.recorder import (
-    Recorder,
-    _fast_nanos,
-    _ts_to_nanos,
-    dollars_to_nanos,
-    parse_usage,
-)
+from tagcore.gateway.recorder import Recorder, _nonneg_nanos
 from tagcore.tags import DEFAULT_POLICY, NormalizedTags, TagError, TagPolicy, normalize_tags
 from tagcore.tags import normalize_tag as _normalize_tag
 from tagcore.trie import _Pattern
@@ -260,10 +255,14 @@ class _Rule:
             except ValueError as exc:
                 raise ValueError(f"rule {index}: 'limit': {exc}") from None
         else:
-            f = float(limit)  # type: ignore[arg-type]  # a number or numeric text, checked above
-            if not f.is_integer():
-                raise ValueError(f"rule {index}: a {metric} limit must be a whole number, got {limit!r}")
-            self.limit = int(f)
+            try:
+                d = to_decimal(limit, "limit")
+            except ValueError as exc:
+                raise ValueError(f"rule {index}: 'limit': {exc}") from None
+            if d != d.to_integral_value() or abs(d) > I64_MAX:
+                raise ValueError(f"rule {index}: a {metric} limit must be a whole number "
+                                 f"below 2**63, got {limit!r}")
+            self.limit = int(d)
         if self.limit < 0:
             raise ValueError(f"rule {index}: 'limit' must be >= 0, got {limit!r}")
         if ("window" in spec) == ("period" in spec):
@@ -438,10 +437,7 @@ class _Calendar:
 def _now_ns(now: Any) -> int:
     if now is None:
         return time.time_ns()
-    try:
-        return _ts_to_nanos(now)
-    except ValueError as exc:
-        raise ValueError(f"now: {exc}") from None
+    return time_to_nanos(now, field="now")
 
 
 def _utc_datetime(ns: int) -> _dt.datetime:
@@ -586,7 +582,7 @@ class Budgets:
         if not counters:
             return
         t = time.time_ns() if now is None else _now_ns(now)
-        est_cost = 0 if not estimated_cost else _fast_nanos(estimated_cost)
+        est_cost = 0 if not estimated_cost else _nonneg_nanos(estimated_cost, "estimated_cost")
         if estimated_tokens:
             if isinstance(estimated_tokens, bool) or not isinstance(estimated_tokens, int) \
                     or estimated_tokens < 0:
@@ -627,10 +623,10 @@ class Budgets:
         if cost_nanos is not None:
             nanos = int(cost_nanos)
         else:
-            nanos = 0 if cost is None else _fast_nanos(cost)
+            nanos = 0 if cost is None else _nonneg_nanos(cost)
         if total_tokens is None:
-            p, c, _, _, _ = parse_usage(usage)
-            tokens = p + c
+            u = parse_usage(usage)
+            tokens = u.prompt_tokens + u.completion_tokens
         else:
             tokens = int(total_tokens)
         if nanos < 0 or tokens < 0:

@@ -47,12 +47,21 @@ import time
 import warnings
 import weakref
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from tagcore.coerce import (
+    dollars_to_nanos,
+    parse_status,
+    parse_usage,
+    time_to_nanos,
+    to_count,
+    to_latency_ms,
+)
+from tagcore.errors import CoerceError
 from tagcore.gateway.segments import (
     DEF_KEY,
     DEF_MODEL,
@@ -97,126 +106,13 @@ _DURABILITY = ("always", "batch", "none")
 
 
 # ------------------------------------------------------------------------------------------------
-# value parsing (hot path helpers)
+# values: money, time, counts and usage are read by tagcore.coerce, the same as every reader
 
 
-def _count(v: Any, name: str) -> int:
-    if type(v) is int:
-        if v < 0:
-            raise ValueError(f"{name}: expected an integer >= 0, got {v!r}")
-        return v
-    if isinstance(v, bool) or v is None:
-        raise ValueError(f"{name}: expected an integer >= 0, got {v!r}")
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    try:
-        i = int(v) if isinstance(v, (int, np.integer)) else None
-    except (TypeError, ValueError):
-        i = None
-    if i is None or i < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {v!r}")
-    return i
-
-
-def _as_mapping(obj: Any) -> Mapping[str, Any] | None:
-    if obj is None or isinstance(obj, Mapping):
-        return obj
-    dump = getattr(obj, "model_dump", None)  # OpenAI SDK (pydantic) objects
-    if callable(dump):
-        return dump()
-    if hasattr(obj, "__dict__"):
-        return vars(obj)
-    raise TypeError(f"usage: expected a mapping or an object with attributes, got {type(obj).__name__}")
-
-
-def parse_usage(usage: Any) -> tuple[int, int, int, int, bool]:
-    """``(prompt, completion, cached, reasoning, known)`` from an OpenAI usage object.
-
-    Chat Completions usage (``prompt_tokens``, ``completion_tokens``,
-    ``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``) or
-    Responses API usage (``input_tokens``, ``output_tokens``, ``input_tokens_details``,
-    ``output_tokens_details``); details may be missing or null. ``None``, or a usage without
-    prompt/input tokens, is unknown usage: ``(0, 0, 0, 0, False)``.
-
-    >>> parse_usage({"prompt_tokens": 10, "completion_tokens": 5,
-    ...              "prompt_tokens_details": {"cached_tokens": 4}})
-    (10, 5, 4, 0, True)
-    >>> parse_usage({"input_tokens": 7, "output_tokens": 3,
-    ...              "output_tokens_details": {"reasoning_tokens": 2}})
-    (7, 3, 0, 2, True)
-    >>> parse_usage(None)
-    (0, 0, 0, 0, False)
-    """
-    if usage is None:
-        return 0, 0, 0, 0, False
-    if type(usage) is not dict:
-        usage = _as_mapping(usage)
-    get = usage.get
-    p = get("prompt_tokens")
-    if p is not None:
-        c = get("completion_tokens")
-        d1 = get("prompt_tokens_details")
-        d2 = get("completion_tokens_details")
-        names = ("prompt_tokens", "completion_tokens")
-    else:
-        p = get("input_tokens")
-        if p is None:
-            return 0, 0, 0, 0, False
-        c = get("output_tokens")
-        d1 = get("input_tokens_details")
-        d2 = get("output_tokens_details")
-        names = ("input_tokens", "output_tokens")
-    if type(p) is not int or p < 0:
-        p = _count(p, names[0])
-    if c is None:
-        c = 0
-    elif type(c) is not int or c < 0:
-        c = _count(c, names[1])
-    cached = reasoning = 0
-    if d1 is not None:
-        if type(d1) is not dict:
-            d1 = _as_mapping(d1)
-        v = d1.get("cached_tokens")
-        if v is not None:
-            cached = _count(v, "cached_tokens")
-            if cached > p:
-                raise ValueError(f"usage: cached_tokens {cached} exceed {names[0]} {p}")
-    if d2 is not None:
-        if type(d2) is not dict:
-            d2 = _as_mapping(d2)
-        v = d2.get("reasoning_tokens")
-        if v is not None:
-            reasoning = _count(v, "reasoning_tokens")
-            if reasoning > c:
-                raise ValueError(f"usage: reasoning_tokens {reasoning} exceed {names[1]} {c}")
-    return p, c, cached, reasoning, True
-
-
-def _ts_to_nanos(value: Any) -> int:
-    """A time (datetime, ISO string, epoch seconds) as int ns UTC, read by the library's one
-    time parser (in :mod:`tagcore.log`, imported on first use: importing the gateway stays light)."""
-    from tagcore.log import _ts_to_nanos as parse
-
-    return parse(value)
-
-
-def dollars_to_nanos(value: Any) -> int:
-    """Dollars to nano-dollars by the library's one money rule (imported on first use)."""
-    from tagcore.log import dollars_to_nanos as parse
-
-    return parse(value)
-
-
-def _fast_nanos(cost: Any) -> int:
-    """Dollars to nano-dollars, identical to :func:`dollars_to_nanos` but fast for floats."""
-    if type(cost) is float and 0.0 <= cost < 1e3:
-        v = cost * 1e9
-        r = round(v)
-        if abs(v - r) < 0.49:  # float error < 3e-4 nano below $1000: no tie misjudged
-            return r
-    n = dollars_to_nanos(cost)
+def _nonneg_nanos(cost: Any, field: str = "cost") -> int:
+    n = dollars_to_nanos(cost, field)
     if n < 0:
-        raise ValueError(f"cost: must be >= 0, got {cost!r}")
+        raise CoerceError(field, f"must be >= 0, got {cost!r}", cost)
     return n
 
 
@@ -794,41 +690,30 @@ class Recorder:
         mc = self._model_codes.get(model) if type(model) is str else None
         if mc is None:
             mc = self._intern(DEF_MODEL, model, "model")
+        write = 0
         if usage is not None:
             if prompt_tokens is not None or completion_tokens is not None:
                 raise ValueError("give either usage or prompt_tokens/completion_tokens, not both")
-            # fast path: a chat usage dict with plain ints and at most cached-token details
-            p = usage.get("prompt_tokens") if type(usage) is dict else None
-            c = usage.get("completion_tokens") if p is not None else None
-            if (type(p) is int and type(c) is int and p >= 0 and c >= 0
-                    and usage.get("completion_tokens_details") is None):
-                d1 = usage.get("prompt_tokens_details")
-                cached = 0 if d1 is None or type(d1) is not dict else d1.get("cached_tokens", 0)
-                if type(cached) is int and 0 <= cached <= p:
-                    reasoning = 0
-                    known = True
-                else:
-                    p, c, cached, reasoning, known = parse_usage(usage)
-            else:
-                p, c, cached, reasoning, known = parse_usage(usage)
+            p, c, cached, write, reasoning, known = parse_usage(usage)
         elif prompt_tokens is None and completion_tokens is None:
             p = c = cached = reasoning = 0
             known = False
         else:
-            p = 0 if prompt_tokens is None else _count(prompt_tokens, "prompt_tokens")
-            c = 0 if completion_tokens is None else _count(completion_tokens, "completion_tokens")
-            cached = _count(cached_tokens, "cached_tokens") if cached_tokens else 0
-            reasoning = _count(reasoning_tokens, "reasoning_tokens") if reasoning_tokens else 0
+            p = 0 if prompt_tokens is None else to_count(prompt_tokens, "prompt_tokens")
+            c = 0 if completion_tokens is None else to_count(completion_tokens, "completion_tokens")
+            cached = to_count(cached_tokens, "cached_tokens") if cached_tokens else 0
+            reasoning = to_count(reasoning_tokens, "reasoning_tokens") if reasoning_tokens else 0
             if cached > p or reasoning > c:
                 raise ValueError("cached_tokens/reasoning_tokens exceed prompt/completion tokens")
             known = True
         flags = 0 if known else FLAG_USAGE_UNKNOWN
         if cost_nanos is not None:
-            nanos = _count(cost_nanos, "cost_nanos")
+            nanos = to_count(cost_nanos, "cost_nanos")
         elif cost is not None:
-            nanos = _fast_nanos(cost)
+            nanos = _nonneg_nanos(cost)
         elif known and self.prices is not None:
             got = self.prices.cost_nanos(model, p, c, cached_tokens=cached,
+                                         cache_creation_tokens=write,
                                          reasoning_tokens=reasoning)
             if got is None:
                 nanos = 0
@@ -838,24 +723,13 @@ class Recorder:
         else:
             nanos = 0
             flags |= FLAG_UNPRICED
-        if latency_ms is None:
-            lat = math.nan
+        if type(latency_ms) is float and 0.0 <= latency_ms < math.inf:
+            lat = latency_ms
         else:
-            lat = latency_ms if type(latency_ms) is float else float(latency_ms)
-            if not lat >= 0.0 and lat == lat or lat == math.inf or type(latency_ms) is bool:
-                raise ValueError(f"latency_ms: expected milliseconds >= 0 or None, got {latency_ms!r}")
+            lat = to_latency_ms(latency_ms)
         if type(status) is not int or not 0 <= status <= 999:
-            if isinstance(status, bool) or not isinstance(status, (int, np.integer)) \
-                    or not 0 <= int(status) <= 999:
-                raise ValueError(f"status: expected an HTTP status 0..999, got {status!r}")
-            status = int(status)
-        if ts is None:
-            t = time.time_ns()
-        else:
-            try:
-                t = _ts_to_nanos(ts)
-            except ValueError as exc:
-                raise ValueError(f"ts: {exc}") from None
+            status = parse_status(status)
+        t = time.time_ns() if ts is None else time_to_nanos(ts)
         uc = -1 if user is None else self._user_codes.get(user)
         if uc is None:
             uc = self._intern(DEF_USER, user, "user")
