@@ -57,7 +57,7 @@ def _check(n: object) -> int:
     if isinstance(n, bool):
         raise ValueError(f"threads: expected an integer >= 1, got {n!r}")
     try:
-        k = operator.index(n)  # int and numpy integers; not floats or strings
+        k = operator.index(n)  # type: ignore[arg-type]  # int and numpy ints; TypeError else
     except TypeError:
         raise ValueError(f"threads: expected an integer >= 1, got {n!r}") from None
     if k < 1:
