@@ -67,9 +67,9 @@ _WHERE = {
     "TagcoreProxy": "tagcore.gateway",
     "PriceTable": "tagcore.prices",
     "load_sample": "tagcore.sample",
-    "set_threads": "tagcore.kernels",
-    "get_threads": "tagcore.kernels",
-    "threads": "tagcore.kernels",
+    "set_threads": "tagcore._threads",
+    "get_threads": "tagcore._threads",
+    "threads": "tagcore._threads",
 }
 
 __all__ = [
@@ -167,7 +167,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
         read_parquet,
         source_size,
     )
-    from tagcore.kernels import get_threads, set_threads, threads
+    from tagcore._threads import get_threads, set_threads, threads
     from tagcore.log import LogError, RequestLog
     from tagcore.prices import PriceTable
     from tagcore.sample import load_sample

@@ -644,16 +644,18 @@ def _check_tz(tz: str) -> str:
 
 
 def _time_arg(value: str | None, what: str, tz: str) -> pd.Timestamp | None:
+    """A ``--since``/``--until``/``--now`` argument, read by :mod:`tagcore.coerce` like every
+    time in the library (naive times are in ``--tz``)."""
     if value is None:
         return None
+    from tagcore.coerce import time_to_nanos
+    from tagcore.errors import CoerceError
+
     try:
-        t = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise CliError(f"{what}: cannot read {value!r} as a time (e.g. 2026-11-01 or "
-                       "2026-11-01T09:00)") from None
-    if t is pd.NaT:
-        raise CliError(f"{what}: expected a time, got {value!r}")
-    return t.tz_localize(tz) if t.tzinfo is None else t
+        ns = time_to_nanos(value, tz=tz, field=what)
+    except CoerceError as exc:
+        raise CliError(f"{exc} (e.g. 2026-11-01 or 2026-11-01T09:00)") from None
+    return pd.Timestamp(ns, unit="ns", tz="UTC").tz_convert(tz)
 
 
 def _check_under(log: RequestLog, under: str | None, what: str = "--under") -> None:
