@@ -139,6 +139,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # type checkers and IDEs see every name
+    from tagcore._threads import get_threads, set_threads, threads
     from tagcore.coerce import Usage, dollars_to_nanos, parse_usage, time_to_nanos
     from tagcore.errors import CoerceError, TagcoreError
     from tagcore.filters import Filter, FilterSyntaxError, exact, glob, parse_filter, tag
@@ -167,7 +168,6 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
         read_parquet,
         source_size,
     )
-    from tagcore._threads import get_threads, set_threads, threads
     from tagcore.log import LogError, RequestLog
     from tagcore.prices import PriceTable
     from tagcore.sample import load_sample
