@@ -1,17 +1,7 @@
-"""Typed face of the compiled kernels in ``_closure.pyx`` (stubs, as pandas' ``_libs/*.pyi``).
+"""Stubs of ``_closure.pyx``: outputs are caller-allocated and filled in place; call
+through :mod:`tagcore.kernels`, which validates first."""
 
-Inputs are C-contiguous arrays of the dtypes named; outputs are caller-allocated and
-filled in place. Call them through :mod:`tagcore.kernels`, which validates first.
-"""
-
-import numpy as np
-import numpy.typing as npt
-
-I32 = npt.NDArray[np.int32]
-I64 = npt.NDArray[np.int64]
-U64 = npt.NDArray[np.uint64]
-F64 = npt.NDArray[np.float64]
-
+from tagcore._kernels._types import I32, I64
 
 def expand_ancestors(
     parents: I32,
