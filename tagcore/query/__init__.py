@@ -1,0 +1,20 @@
+"""Queries of a :class:`~tagcore.log.RequestLog` that return pandas objects.
+
+The words are DESIGN.md's: ``level`` is an absolute depth (1 = top level); ``under=P`` means
+P's strict descendants (all depths unless ``level`` narrows them); a *set* (for split and
+primary attribution, time series and pivots) is the nodes at one ``level`` under one ``under``
+(default: P's children). Frames name tags by their full path; ``(untagged)`` (depth 0) holds
+requests that hit no node of a set. Shares are of the log's grand total cost.
+
+The package is split by job: :mod:`~tagcore.query.rollup` (totals, roll-ups, top),
+:mod:`~tagcore.query.window` (windows and filters), :mod:`~tagcore.query.timeseries`,
+:mod:`~tagcore.query.pivot`, over :mod:`~tagcore.query._common`. ``RequestLog``'s methods of
+the same names delegate here.
+"""
+
+from tagcore.query.pivot import pivot
+from tagcore.query.rollup import metrics_order, rollup, top, totals
+from tagcore.query.timeseries import timeseries
+from tagcore.query.window import filter, window
+
+__all__ = ["filter", "metrics_order", "pivot", "rollup", "timeseries", "top", "totals", "window"]
