@@ -63,11 +63,14 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
+
+from tagcore.coerce import to_decimal
+from tagcore.errors import CoerceError
 
 __all__ = ["PriceTable"]
 
@@ -90,19 +93,13 @@ def _parse_price(value: Any, model: str, field: str) -> Rate | None:
     """A price in dollars per token -> exact (numerator, k) nano-dollars per token."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError(f"price of {model!r} field {field!r}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise TypeError(f"price of {model!r} field {field!r}: expected a number, got "
+                        f"{type(value).__name__} {value!r}")
     try:
-        if isinstance(value, float):
-            d = Decimal(repr(value))
-        elif isinstance(value, (int, str, Decimal)):
-            d = Decimal(value.strip() if isinstance(value, str) else value)
-        else:
-            raise TypeError(
-                f"price of {model!r} field {field!r}: expected a number, got {type(value).__name__}"
-            )
-    except InvalidOperation:
-        raise ValueError(f"price of {model!r} field {field!r}: not a number: {value!r}") from None
+        d = to_decimal(value, field)  # the library's one reading of a number
+    except CoerceError as exc:
+        raise ValueError(f"price of {model!r} field {field!r}: {exc.reason}") from None
     if not d.is_finite() or d < 0:
         raise ValueError(
             f"price of {model!r} field {field!r}: expected a finite price >= 0, got {value!r}"
