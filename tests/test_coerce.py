@@ -225,10 +225,18 @@ def test_count_refusals(bad):
         C.to_count(bad, "prompt_tokens")
 
 
-@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6),
-       st.integers(0, 10**6), st.integers(0, 10**6))
-def test_chat_and_responses_usage_agree(p, c, cached, write, reasoning):
-    assume(cached + write <= p and reasoning <= c)
+@st.composite
+def usages(draw):
+    p = draw(st.integers(0, 10**6))
+    cached = draw(st.integers(0, p))
+    write = draw(st.integers(0, p - cached))
+    c = draw(st.integers(0, 10**6))
+    return p, c, cached, write, draw(st.integers(0, c))
+
+
+@given(usages())
+def test_chat_and_responses_usage_agree(u):
+    p, c, cached, write, reasoning = u
     chat = {"prompt_tokens": p, "completion_tokens": c,
             "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": write},
             "completion_tokens_details": {"reasoning_tokens": reasoning}}
