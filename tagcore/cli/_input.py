@@ -1,0 +1,129 @@
+"""Reading a log: a file, stdin or the bundled sample, with a progress bar on stderr."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from tagcore.cli._base import CliError, _tio
+from tagcore.io._common import SUFFIXES
+from tagcore.log import RequestLog
+
+_LOG_SUFFIXES = SUFFIXES  # tagcore.io's one suffix table (a final .gz is looked through)
+
+
+class _Progress:
+    """``\\r``-text progress on stderr, shown only once reading has taken over a second."""
+
+    def __init__(self, label: str, total: int, stream: IO[str], delay: float = 1.0) -> None:
+        self.label, self.total, self.stream, self.delay = label, max(total, 1), stream, delay
+        self.start = time.monotonic()
+        self.shown = False
+        self.last = 0.0
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if total:
+            self.total = total
+        self.done = done
+        now = time.monotonic()
+        if now - self.start < self.delay or now - self.last < 0.1:
+            return
+        self.last = now
+        self._draw(done)
+
+    def _draw(self, done: int) -> None:
+        pct = min(100.0, 100.0 * done / self.total)
+        filled = int(pct // 5)
+        bar = "#" * filled + "." * (20 - filled)
+        self.stream.write(f"\rreading {self.label} [{bar}] {pct:5.1f}% "
+                          f"({_size(done)} of {_size(self.total)})")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            self._draw(self.total)
+            self.stream.write(f" in {time.monotonic() - self.start:.1f} s\n")
+            self.stream.flush()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+
+def read_log(path: str | None, *, input_format: str | None = None, progress: bool | None = None,
+             stderr: IO[str] | None = None) -> tuple[RequestLog, str]:
+    """The log of ``path`` (``None``: the bundled sample; ``"-"``: stdin) and its label.
+
+    Reading goes through :func:`tagcore.io.read_any`. ``progress``: ``True`` forces the
+    progress bar on stderr, ``None`` shows it when stderr is a terminal; either way only once
+    reading has taken :data:`tagcore.cli.PROGRESS_DELAY` seconds.
+
+    >>> log, label = read_log(None)
+    >>> len(log), label
+    (4000, 'bundled sample')
+    """
+    stderr = sys.stderr if stderr is None else stderr
+    if path is None:
+        from tagcore.sample import load_sample
+
+        return load_sample(), "bundled sample"
+    tio = _tio()
+    if path == "-":
+        buf = getattr(sys.stdin, "buffer", None)
+        data = buf.read() if buf is not None else sys.stdin.read().encode("utf-8")
+        if not data.strip():
+            raise CliError("<stdin>: no input (pipe a log file, or give a file name)")
+        src = io.BytesIO(data)
+        src.name = "<stdin>"  # type: ignore[misc]
+        return tio.read_any(src, format=input_format), "<stdin>"  # read_any sniffs
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"{path}: no such file")
+    if p.is_dir():
+        raise CliError(f"{path}: is a directory, expected a log file")
+    show = progress if progress is not None else bool(getattr(stderr, "isatty", lambda: False)())
+    bar = _Progress(p.name, p.stat().st_size, stderr, delay=_progress_delay()) if show else None
+    try:
+        log = tio.read_any(path, format=input_format, progress=bar)
+    finally:
+        if bar is not None:
+            bar.finish()
+    return log, path
+
+
+def _progress_delay() -> float:
+    """:data:`tagcore.cli.PROGRESS_DELAY`, read at each call so that setting it takes effect."""
+    import tagcore.cli
+
+    return float(tagcore.cli.PROGRESS_DELAY)
+
+
+def _has_log_suffix(word: str) -> bool:
+    """Whether ``word`` is named like a log file (a suffix of tagcore.io's table, or ``.gz``).
+
+    >>> _has_log_suffix("logs.parquet"), _has_log_suffix("x.gz"), _has_log_suffix("customer")
+    (True, True, False)
+    """
+    return Path(word).suffix.lower() in (*_LOG_SUFFIXES, ".gz")
+
+
+def _looks_like_log(word: str) -> bool:
+    """``-``, an existing file, or a name with a log file's suffix."""
+    if word == "-":
+        return True
+    p = Path(word)
+    if p.exists() and not p.is_dir():
+        return True
+    return _has_log_suffix(word)
+
+
