@@ -896,14 +896,14 @@ def to_latency_ms(value: Any, field: str = "latency_ms") -> float:
     if is_missing(value):
         return math.nan
     if isinstance(value, bool):
-        raise CoerceError(field, f"expected milliseconds >= 0, got {value!r}", value)
+        raise CoerceError(field, f"expected a number >= 0, got {value!r}", value)
     try:
         f = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise CoerceError(field, f"expected milliseconds >= 0, got {_short(value)}",
+        raise CoerceError(field, f"expected a number >= 0, got {_short(value)}",
                           value) from None
     if not math.isfinite(f) or f < 0:
-        raise CoerceError(field, f"expected milliseconds >= 0, got {_short(value)}", value)
+        raise CoerceError(field, f"expected a number >= 0, got {_short(value)}", value)
     return f
 
 

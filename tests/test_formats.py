@@ -271,11 +271,11 @@ def test_openai_unknown_model_is_reported_by_the_table():
     [
         (
             lambda d: d["response"]["usage"].update(prompt_tokens="abc"),
-            "x.jsonl:2: response.usage.prompt_tokens: expected a non-negative integer, got 'abc'",
+            "x.jsonl:2: response.usage.prompt_tokens: expected an integer in [0, 2**63), got 'abc'",
         ),
         (
             lambda d: d["response"]["usage"].update(completion_tokens=-1),
-            "x.jsonl:2: response.usage.completion_tokens: expected a non-negative integer",
+            "x.jsonl:2: response.usage.completion_tokens: expected an integer in [0, 2**63)",
         ),
         (
             lambda d: d["response"]["usage"]["prompt_tokens_details"].update(cached_tokens=1.5),
@@ -285,7 +285,7 @@ def test_openai_unknown_model_is_reported_by_the_table():
         (lambda d: d.pop("response"), "x.jsonl:2: response: missing"),
         (
             lambda d: d.update(latency_ms="fast"),
-            "x.jsonl:2: latency_ms: expected a non-negative number",
+            "x.jsonl:2: latency_ms: expected a number >= 0",
         ),
         (lambda d: d.pop("latency_ms"), "x.jsonl:2: latency_ms: missing"),
         (lambda d: d.update(status=999), "x.jsonl:2: status: expected an HTTP status"),
@@ -304,7 +304,7 @@ def test_openai_unknown_model_is_reported_by_the_table():
         ),
         (
             lambda d: d["response"].update(created="yesterday"),
-            "x.jsonl:2: response.created: expected an ISO time",
+            "x.jsonl:2: response.created: cannot read",
         ),
     ],
 )
@@ -590,15 +590,15 @@ def test_litellm_standard_logging_payload_shape(format_file):
 @pytest.mark.parametrize(
     "over, where",
     [
-        ({"prompt_tokens": "abc"}, "prompt_tokens: expected a non-negative integer, got 'abc'"),
-        ({"spend": "lots"}, "spend: expected a dollar amount"),
+        ({"prompt_tokens": "abc"}, "prompt_tokens: expected an integer in [0, 2**63), got 'abc'"),
+        ({"spend": "lots"}, "spend: expected a number"),
         ({"spend": -1}, "spend: expected a non-negative dollar amount"),
         ({"request_tags": '["a", '}, "request_tags: invalid JSON"),
         ({"request_tags": '{"a": 1}'}, "request_tags: expected a list"),
         ({"metadata": "{oops"}, "metadata: invalid JSON"),
-        ({"startTime": "soon"}, "startTime: expected an ISO time"),
+        ({"startTime": "soon"}, "startTime: cannot read"),
         ({"endTime": "2025-01-24 09:20:45"}, "endTime: ends before it starts"),
-        ({"status": "maybe"}, "status: expected a non-negative integer"),
+        ({"status": "maybe"}, "status: expected an HTTP status 0..999 or 'success'/'failure'"),
         ({"model": ""}, "model: missing"),
     ],
 )
@@ -786,7 +786,7 @@ def test_helicone_malformed():
     bad_props = helicone_csv_row(helicone_record(request_properties="not json"))
     text = ",".join(HELICONE_HEADER) + "\n" + "\n".join([good, bad_tokens, bad_props]) + "\n"
     with pytest.raises(
-        FormatError, match=r"^h.csv:3: prompt_tokens: expected a non-negative integer, got 'many'"
+        FormatError, match=r"^h.csv:3: prompt_tokens: expected an integer in \[0, 2\*\*63\), got 'many'"
     ):
         parse_helicone_export(named(text, "h.csv"))
     records, skipped = parse_helicone_export(named(text, "h.csv"), on_error="skip")
@@ -964,7 +964,7 @@ def test_langfuse_observations_generations_only():
     bad = dict(gen, usageDetails={"input": "ninety"})
     with pytest.raises(
         FormatError,
-        match=r"record 1: usageDetails.input: expected a non-negative integer, got 'ninety'",
+        match=r"record 1: usageDetails.input: expected an integer in \[0, 2\*\*63\), got 'ninety'",
     ):
         parse_langfuse_observations(io.StringIO(json.dumps([bad])))
     records, skipped = parse_langfuse_observations(
@@ -980,7 +980,7 @@ def test_langfuse_malformed():
         )
     with pytest.raises(FormatError, match=r"record 1: tags\[0\]: expected a string"):
         parse_langfuse_traces(io.StringIO(json.dumps([trace(tags=[1])])))
-    with pytest.raises(FormatError, match=r"record 1: totalcost: expected a dollar amount"):
+    with pytest.raises(FormatError, match=r"record 1: totalcost: expected a number"):
         parse_langfuse_traces(io.StringIO(json.dumps([trace(totalCost="free")])))
     with pytest.raises(FormatError, match=r"^t.csv:1: missing required column 'startTime'"):
         parse_langfuse_observations(named("id,type,model\n", "t.csv"))
@@ -1044,7 +1044,7 @@ def test_openrouter_malformed():
     text = OPENROUTER_HEADER + "\n" + "\n".join([good, bad, over]) + "\n"
     with pytest.raises(
         FormatError,
-        match=r"^a.csv:3: tokens_completion: expected a non-negative integer, got 'twenty'",
+        match=r"^a.csv:3: tokens_completion: expected an integer in \[0, 2\*\*63\), got 'twenty'",
     ):
         parse_openrouter_activity(named(text, "a.csv"))
     records, skipped = parse_openrouter_activity(named(text, "a.csv"), on_error="skip")

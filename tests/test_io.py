@@ -342,10 +342,10 @@ def test_jsonl_truncated_last_line(tmp_path):
 
 
 @pytest.mark.parametrize("field,value,reason", [
-    ("prompt_tokens", "abc", "expected an integer >= 0, got 'abc'"),
-    ("prompt_tokens", -3, "expected an integer >= 0, got -3"),
-    ("completion_tokens", 1.5, "expected an integer >= 0, got 1.5"),
-    ("status", 1000, "expected an integer >= 0, got 1000"),
+    ("prompt_tokens", "abc", "expected an integer in [0, 2**63), got 'abc'"),
+    ("prompt_tokens", -3, "expected an integer in [0, 2**63), got -3"),
+    ("completion_tokens", 1.5, "expected an integer in [0, 2**63), got 1.5"),
+    ("status", 1000, "1000 is above 999 (an HTTP status 0..999)"),
     ("latency_ms", "slow", "expected a number >= 0, got 'slow'"),
     ("ts", "yesterday", "cannot read 'yesterday' as a time"),
     ("model", 5, "expected a string, got 5"),
@@ -422,7 +422,7 @@ def _csv(tmp_path, lines, name="bad.csv"):
 
 @pytest.mark.parametrize("row,column,reason", [
     ('2026-01-01T00:00:00,m,x,2,0.5,3.0,200,"[]"', "prompt_tokens", "got 'x'"),
-    ('2026-01-01T00:00:00,m,1,2,-0.5,3.0,200,"[]"', "cost", "expected a number >= 0"),
+    ('2026-01-01T00:00:00,m,1,2,-0.5,3.0,200,"[]"', "cost", "must be >= 0, got '-0.5'"),
     ('2026-01-01T00:00:00,m,1,2,0.5,3.0,,"[]"', "status", "missing value"),
     ('2026-01-01T00:00:00,m,1,2,0.5,3.0,200,a;b', "request_tags", "expected a JSON array"),
     ('2026-13-45,m,1,2,0.5,3.0,200,[]', "ts", "cannot read '2026-13-45' as a time"),
@@ -493,7 +493,7 @@ def test_parquet_bad_values_name_row_and_column(tmp_path):
     assert len(log) == 2 and log.dropped_rows == 4
     assert [p.split(": ", 1)[1] for p in log.problems] == [
         "row 1, column model: missing value",
-        "row 2, column prompt_tokens: expected an integer >= 0, got -1",
+        "row 2, column prompt_tokens: expected an integer in [0, 2**63), got -1",
         "row 3, column request_tags: request_tags[1] is null (expected a tag string)",
         "row 4, column request_tags: request_tags[0] = 'bad\\x01': contains control "
         "character U+0001",

@@ -13,7 +13,7 @@ import pandas as pd
 
 from tagcore import kernels
 from tagcore.io._common import _finish, _Problems
-from tagcore.io._values import _float_dollars_to_nanos, _obj_floats, _obj_ints, _obj_ts
+from tagcore.io._values import _obj_dollars, _obj_floats, _obj_ints, _obj_ts
 from tagcore.log import INT_EXTRAS, NANOS_PER_DOLLAR, STR_EXTRAS, RequestLog
 from tagcore.tags import TagError, TagPolicy, normalize_tag
 from tagcore.trie import TagTrie
@@ -214,8 +214,7 @@ def _from_objects(get: Callable[[str], list[Any] | None], n: int, present: Mappi
     if "cost_nanos" in present:
         cost = _obj_ints(get("cost_nanos"), "cost_nanos", probs)
     else:
-        dollars = _obj_floats(get("cost"), "cost", probs, required=True)
-        cost = _float_dollars_to_nanos(dollars, probs)
+        cost = _obj_dollars(get("cost"), "cost", probs)
     latency = _obj_floats(get("latency_ms"), "latency_ms", probs)
     status = _obj_ints(get("status"), "status", probs, limit=999)
     extras: dict[str, Any] = {}

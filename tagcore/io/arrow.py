@@ -17,7 +17,7 @@ from tagcore.io._native import (
     _TagMapper,
     _tags_from_objects,
 )
-from tagcore.io._values import _float_dollars_to_nanos, _obj_floats, _obj_ints, _obj_ts
+from tagcore.io._values import _obj_dollars, _obj_floats, _obj_ints, _obj_ts
 from tagcore.log import INT_EXTRAS, NANOS_PER_DOLLAR, STR_EXTRAS, RequestLog
 from tagcore.tags import TagPolicy
 from tagcore.trie import TagTrie
@@ -45,36 +45,18 @@ def _arrow_int(col, column: str, probs: _Problems, source: str, *, default: int 
     if pa.types.is_dictionary(t):
         col = col.cast(t.value_type)
         t = col.type
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        f = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-        nul = np.isnan(f) if default is None else np.zeros(len(f), dtype=bool)
-        f = np.where(np.isnan(f), 0 if default is None else default, f)
-        bad = (f != np.floor(f)) | (f < 0) | (f > min(limit, 2**53))
-        probs.add(column, bad, lambda r: f"expected an integer >= 0, got {col[r].as_py()!r}")
-        probs.add(column, nul, lambda r: "missing value")
-        return np.where(bad, 0, f).astype(np.int64)
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):  # whole numbers only (NaN = null)
+        return _obj_ints(_np(pc.cast(col, pa.float64())), column, probs, default=default,
+                         limit=limit)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return _obj_ints(col.to_pylist(), column, probs, default=default, limit=limit)
     if not (pa.types.is_integer(t) or pa.types.is_boolean(t)):
         raise _error(source, column, f"expected integers, the file has type {t}")
-    nulls = None
-    if col.null_count:
-        nulls = col.is_null().to_numpy(zero_copy_only=False)
-        col = pc.fill_null(col, 0)
-    a = _np(col)
-    if a.dtype == np.uint64 and a.size and a.max() > 2**63 - 1:
-        bad = a > limit
-        probs.add(column, bad, lambda r, a=a: f"{int(a[r])} is too large")
-        a = np.where(bad, 0, a)
-    a = a.astype(np.int64, copy=False)
-    bad = (a < 0) | (a > limit)
-    if bad.any():
-        probs.add(column, bad, lambda r, a=a: f"expected an integer >= 0, got {int(a[r])}"
-                  + (" (an HTTP status 0..999)" if limit == 999 else ""))
-        a = np.where(bad, 0, a)
-    if nulls is not None and default is None:
-        probs.add(column, nulls, lambda r: "missing value")
-    return a
+    if pa.types.is_boolean(t):
+        col = pc.cast(col, pa.int8())
+    # nulls: None in a list (rare); otherwise the integers as they are, checked by coerce
+    vals = col.to_pylist() if col.null_count else _np(col)
+    return _obj_ints(vals, column, probs, default=default, limit=limit)
 
 
 def _arrow_float(col, column: str, probs: _Problems, source: str) -> np.ndarray:
@@ -86,13 +68,26 @@ def _arrow_float(col, column: str, probs: _Problems, source: str) -> np.ndarray:
         return _obj_floats(col.to_pylist(), column, probs)
     if not (pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)):
         raise _error(source, column, f"expected numbers, the file has type {t}")
-    f = _np(pc.cast(col, pa.float64()))  # nulls arrive as NaN
-    bad = np.isinf(f) | (f < 0)
-    if bad.any():
-        orig = f.copy()
-        probs.add(column, bad, lambda r: f"expected a number >= 0, got {float(orig[r])!r}")
-        f[bad] = np.nan
-    return f
+    return _obj_floats(_np(pc.cast(col, pa.float64())), column, probs)  # nulls: NaN
+
+
+def _arrow_dollars(col, column: str, probs: _Problems, source: str) -> np.ndarray:
+    """int64 nano-dollars of a dollar column, by :func:`tagcore.coerce.dollars_to_nanos`'s
+    one rule: floats through their shortest decimal, decimals and text exactly."""
+    pa, pc, _ = _pyarrow()
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_floating(t) or pa.types.is_integer(t):
+        vals = _np(pc.cast(col, pa.float64()) if pa.types.is_floating(t) or col.null_count
+                   else col)
+    elif pa.types.is_decimal(t) or pa.types.is_string(t) or pa.types.is_large_string(t) \
+            or pa.types.is_null(t):
+        vals = col.to_pylist()
+    else:
+        raise _error(source, column, f"expected dollar amounts, the file has type {t}")
+    return _obj_dollars(vals, column, probs)
 
 
 def _arrow_ts(col, probs: _Problems, source: str) -> np.ndarray:
@@ -122,8 +117,9 @@ def _arrow_ts(col, probs: _Problems, source: str) -> np.ndarray:
         if nulls is not None:
             probs.add("ts", nulls, lambda r: "missing value")
         return a
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) \
-            or pa.types.is_floating(t):
+    if pa.types.is_integer(t) or pa.types.is_floating(t):  # epoch seconds
+        return _obj_ts(col.to_pylist() if col.null_count else _np(col), "ts", probs)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
         return _obj_ts(col.to_pylist(), "ts", probs)
     raise _error(source, "ts", f"expected timestamps, the file has type {t}")
 
@@ -286,9 +282,7 @@ def _from_table(table, source: str, *, columns=None, policy: TagPolicy | None = 
     if "cost_nanos" in present:
         cost = _arrow_int(col("cost_nanos"), "cost_nanos", probs, source)
     else:
-        dollars = _arrow_float(col("cost"), "cost", probs, source)
-        probs.add("cost", np.isnan(dollars), lambda r: "missing value")
-        cost = _float_dollars_to_nanos(dollars, probs)
+        cost = _arrow_dollars(col("cost"), "cost", probs, source)
     latency = _arrow_float(col("latency_ms"), "latency_ms", probs, source)
     status = _arrow_int(col("status"), "status", probs, source, limit=999)
     extras: dict[str, Any] = {}

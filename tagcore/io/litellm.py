@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from tagcore.io._common import Source
 from tagcore.io._values import (
     _dollars,
-    _get,
     _int,
     _latency_between,
     _RowError,
     _status_of_litellm,
     _time,
+    _usage,
 )
 from tagcore.io._vendor import (
     KeyValue,
@@ -87,17 +87,13 @@ def parse_litellm_spend_logs(
             "latency_ms": _latency_between(start, end, "endTime"),
             "status": _status_of_litellm(row.get("status"), "status"),
             "request_tags": tags,
-            "cached_tokens": _int(
-                _get(usage, "prompt_tokens_details.cached_tokens"),
-                "metadata.usage_object.prompt_tokens_details.cached_tokens",
-                0,
-            ),
-            "reasoning_tokens": _int(
-                _get(usage, "completion_tokens_details.reasoning_tokens"),
-                "metadata.usage_object.completion_tokens_details.reasoning_tokens",
-                0,
-            ),
         }
+        if isinstance(usage, Mapping) and usage:
+            u = _usage(usage, "metadata.usage_object")
+            rec["cached_tokens"] = u["cached_tokens"]
+            rec["reasoning_tokens"] = u["reasoning_tokens"]
+        else:
+            rec["cached_tokens"] = rec["reasoning_tokens"] = 0
         if rec["cost"] is None:
             raise _RowError("spend", "missing")
         for out, cols in (

@@ -10,10 +10,10 @@ from tagcore.io._values import (
     _float,
     _int,
     _is_missing,
-    _openai_usage,
     _RowError,
     _short,
     _time,
+    _usage,
 )
 from tagcore.io._vendor import (
     OnError,
@@ -104,7 +104,7 @@ def parse_openai_log(
                 0,
             )
         else:
-            t = _openai_usage(usage, responses_api)
+            t = _usage(usage, "response.usage")
         metadata = request.get("metadata")
         if metadata is not None and not isinstance(metadata, Mapping):
             raise _RowError("request.metadata", f"expected an object, got {_short(metadata)}")
