@@ -104,6 +104,9 @@ def _parse_price(value: Any, model: str, field: str) -> Rate | None:
         raise ValueError(
             f"price of {model!r} field {field!r}: expected a finite price >= 0, got {value!r}"
         )
+    if d.adjusted() >= 10:  # one token must cost less than int64 nano-dollars ($9.2e9)
+        raise ValueError(f"price of {model!r} field {field!r}: {value!r} dollars per token "
+                         "is too large (one token must fit in int64 nano-dollars)")
     _, digits, exp = d.scaleb(9).normalize().as_tuple()
     num = int("".join(map(str, digits)) or "0")
     if exp >= 0:
@@ -469,7 +472,10 @@ class PriceTable:
             return 0
         k = max(r[1] for _, r in used)  # type: ignore[index]
         total = sum(n * r[0] * 10 ** (k - r[1]) for n, r in used)  # type: ignore[index]
-        return _round_half_even(total, k)
+        out = _round_half_even(total, k)
+        if out > _INT64_MAX:
+            raise CoerceError("cost", f"{model!r}: {out} nano-dollars do not fit in int64")
+        return out
 
     def price_many(
         self,
@@ -650,7 +656,7 @@ class PriceTable:
                 total_obj = total_obj + tok[kind][good].astype(object) * s
             out = [_round_half_even(int(v), k) for v in total_obj]
             if out and max(out) > _INT64_MAX:
-                raise OverflowError(
-                    f"cost of a {name!r} request exceeds the int64 nano-dollar range"
+                raise CoerceError(
+                    "cost", f"{name!r}: a request's cost exceeds the int64 nano-dollar range"
                 )
             nanos[target] = np.asarray(out, dtype=np.int64)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tagcore as tc
 from tagcore.prices import PriceTable
 
 #: LiteLLM's price map, in the shared data (conftest.py's shared_file fixture)
@@ -364,8 +365,12 @@ def test_int64_overflow_is_checked_and_python_ints_take_over():
     nanos, bad = t.price_many(["m"] * 3, prompt, completion)
     assert not bad.any()
     assert nanos.tolist() == [oracle(entry, int(p), int(c)) for p, c in zip(prompt, completion)]
-    with pytest.raises(OverflowError):
+    with pytest.raises(tc.CoerceError, match="int64 nano-dollar"):
         PriceTable({"big": {"input_cost_per_token": 1e6}}).price_many(["big"], [10**13], [0])
+    with pytest.raises(tc.CoerceError, match="int64"):
+        PriceTable({"big": {"input_cost_per_token": 1e6}}).cost_nanos("big", 10**13, 0)
+    with pytest.raises(ValueError, match="too large"):
+        PriceTable({"big": {"input_cost_per_token": "1e400"}})
 
 
 prices_st = st.one_of(

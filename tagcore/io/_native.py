@@ -103,7 +103,10 @@ def _finish_tags(offsets: np.ndarray, elem: np.ndarray, policy: TagPolicy | None
                 if elem[j] == _NULL:
                     return f"request_tags[{k}] is null (expected a tag string)"
                 v = raw_of(j)
-                why = mapper.why.get(v, "invalid tag")
+                try:
+                    why = mapper.why.get(v, "invalid tag")
+                except TypeError:  # unhashable (a list inside the list): kept as _Opaque
+                    why = f"must be a string, got {type(v).__name__}"
                 return f"request_tags[{k}] = {v!r}: {why}"
 
             probs.add(column, bad, reason)
