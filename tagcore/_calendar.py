@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-__all__ = ["UNITS", "edges", "next_start", "period_start", "zone"]
+__all__ = ["UNITS", "count", "edges", "next_start", "period_start", "zone"]
 
 UNITS = ("D", "W", "MS", "QS", "YS")
 _NS = 10**9
@@ -188,34 +188,64 @@ def next_start(ns: int, unit: str, n: int = 1, tz: object = "UTC") -> int:
     return _midnight_ns(_add(_start_day(int(ns), unit, n, tz), unit, n), tz)
 
 
-def edges(lo_ns: int, hi_ns: int, unit: str, n: int = 1, tz: object = "UTC") -> np.ndarray:
+def _span(lo_ns: int, hi_ns: int, unit: str, n: int, tz: ZoneInfo) -> tuple[_dt.date, int]:
+    """First day of the grid and how many ``n``-unit steps after it still start no later than
+    ``hi_ns``'s wall time: O(1), whatever the span."""
+    first = _floor(_wall_date(lo_ns, tz), unit)
+    last = _floor(_wall_date(hi_ns, tz), unit)  # a step starts at a midnight <= hi's wall time
+    return first, max(_index(last, unit) - _index(first, unit), 0) // n
+
+
+def count(lo_ns: int, hi_ns: int, unit: str, n: int = 1, tz: object = "UTC") -> int:
+    """How many periods :func:`edges` lays over ``lo_ns..hi_ns`` (one more when ``lo_ns`` is
+    in the first pass of a repeated midnight hour), in O(1): callers bound it before asking
+    for the edges.
+
+    >>> d = 86400 * 10**9
+    >>> count(0, 3 * d, "D", 2), count(0, 56 * 365 * d, "D"), count(0, 56 * 365 * d, "MS")
+    (2, 20441, 672)
+    """
+    _check(unit, n)
+    lo_ns, hi_ns = int(lo_ns), int(hi_ns)
+    if hi_ns < lo_ns:
+        raise ValueError(f"count: hi_ns {hi_ns} is before lo_ns {lo_ns}")
+    return _span(lo_ns, hi_ns, unit, n, zone(tz))[1] + 1
+
+
+def edges(lo_ns: int, hi_ns: int, unit: str, n: int = 1, tz: object = "UTC", *,
+          limit: int | None = None) -> np.ndarray:
     """Boundaries (int64 ns UTC) of consecutive ``n``-unit periods covering ``lo_ns..hi_ns``.
 
     The first period is the single unit period containing ``lo_ns`` (the grid is anchored at
     the window, not at the epoch); periods follow every ``n`` units while their start's wall
     time is at most ``hi_ns``'s; the last element is the end of the last period, so there are
-    ``len(result) - 1`` periods. These are ``log.timeseries``'s calendar buckets.
+    ``len(result) - 1`` periods. These are ``log.timeseries``'s calendar buckets. With
+    ``limit``, more than ``limit`` periods (see :func:`count`) is a ``ValueError`` raised before
+    any is built.
 
     >>> d = 86400 * 10**9
     >>> (edges(0, 3 * d, "D", 2) // d).tolist()
     [0, 2, 4]
     >>> (edges(d, d, "W", 1, "UTC") // d).tolist()        # 1970-01-02 is in the week of Mon 12-29
     [-3, 4]
+    >>> edges(0, 365 * d, "D", limit=100)
+    Traceback (most recent call last):
+    ...
+    ValueError: edges: 366 periods of 1D, more than the limit of 100
     """
     _check(unit, n)
     tz = zone(tz)
     lo_ns, hi_ns = int(lo_ns), int(hi_ns)
     if hi_ns < lo_ns:
         raise ValueError(f"edges: hi_ns {hi_ns} is before lo_ns {lo_ns}")
-    first = _floor(_wall_date(lo_ns, tz), unit)
-    last = _dt.datetime.fromtimestamp(hi_ns // _NS, tz).replace(tzinfo=None)
-    days = [first]
-    while True:
-        nxt = _add(first, unit, n * len(days))
-        if _dt.datetime(nxt.year, nxt.month, nxt.day) > last:
-            break
-        days.append(nxt)
-    days.append(_add(first, unit, n * len(days)))
+    first, steps = _span(lo_ns, hi_ns, unit, n, tz)
+    if limit is not None and steps + 1 > limit:
+        raise ValueError(f"edges: {steps + 1} periods of {n}{unit}, more than the limit of {limit}")
+    try:
+        days = [_add(first, unit, n * k) for k in range(steps + 2)]
+    except (ValueError, OverflowError):
+        raise ValueError(f"edges: periods of {n}{unit} from {first} run past the year 9999"
+                         ) from None
     out = np.array([_midnight_ns(d, tz) for d in days], dtype=np.int64)
     if out[0] > lo_ns:  # lo_ns is in the first pass of a repeated midnight hour
         out = np.concatenate([[_midnight_ns(_add(first, unit, -n), tz)], out])

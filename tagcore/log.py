@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["LogError", "RequestLog", "dollars_to_nanos"]
+__all__ = ["LogError", "RequestLog", "SumOverflowError", "dollars_to_nanos"]
 
 _I64 = 2**63 - 1
 INT_EXTRAS = ("cached_tokens", "reasoning_tokens", "usage_unknown", "unpriced")  # last two: 0/1 flags (recorder)
@@ -71,6 +71,33 @@ class LogError(TagcoreError, ValueError):
            ) -> LogError:
         """The log's error for a value the coercion module refused."""
         return cls(column or exc.field, exc.reason, exc.row if row is None else row)
+
+
+class SumOverflowError(LogError):
+    """A sum of a column beyond int64 (2**63 - 1): tagcore refuses it rather than return a
+    wrapped number. ``column`` names the summed column, ``total`` is the exact sum (a Python
+    int), ``where`` the tag, bucket or total whose sum it is, and ``row`` the row holding the
+    column's largest value (``value``), which is usually the one to look at.
+
+    >>> str(SumOverflowError("cost", 2**63, where="customer/acme", row=7, value=2**62))
+    "column cost: the sum for customer/acme is 9223372036854775808, more than int64 holds (at most 9223372036854775807), so it is refused rather than wrapped; the column's largest value is 4611686018427387904 at row 7: leave out such rows (filter or mask the log) or fix the source"
+    """
+
+    def __init__(self, column: str, total: int, where: str | None = None,
+                 row: int | None = None, value: int | None = None):
+        self.total, self.where, self.value = total, where, value
+        what = f"the sum for {where}" if where else "the sum"
+        if total < 2**64:
+            reason = (f"{what} is {total}, more than int64 holds (at most {_I64}), so it is "
+                      "refused rather than wrapped")
+        else:
+            reason = (f"{what} is {total}, 2**64 or more, so no sum over this column can be "
+                      "told from a wrapped one: each is refused")
+        if row is not None:
+            reason += (f"; the column's largest value is {value} at row {row}: leave out such "
+                       "rows (filter or mask the log) or fix the source")
+        super().__init__(column, reason)
+        self.row = row
 
 
 def _dollars_array_to_nanos(values: Any) -> np.ndarray:
@@ -246,13 +273,19 @@ class RequestLog:
             i = int(np.flatnonzero((codes < 0) | (codes >= len(models)))[0])
             raise LogError("model", f"code {int(codes[i])} is not in [0, {len(models)})", row=i)
         cols = {}
+        # the summed columns' maxima, read in the pass that checks their signs (as uint64 a
+        # negative value is above 2**63 - 1): queries bound every sum by max * n from them
+        # (tagcore.query._common) without another pass
+        maxima: dict[tuple[str, str], int] = {}
         for name, val in (("prompt_tokens", prompt_tokens), ("completion_tokens", completion_tokens),
                           ("cost", cost)):
             a = as_array(val, np.int64, name)
             check_length(a, n, name)
-            if n and (a < 0).any():
+            top = int(a.view(np.uint64).max()) if n else 0
+            if top > _I64:
                 i = int(np.flatnonzero(a < 0)[0])
                 raise LogError(name, f"must be >= 0, got {int(a[i])}", row=i)
+            maxima[("col_max", name)] = top
             cols[name] = a
         lat = as_array(latency_ms, np.float64, "latency_ms")
         check_length(lat, n, "latency_ms")
@@ -271,9 +304,11 @@ class RequestLog:
             if name in INT_EXTRAS:
                 a = as_array(val, np.int64, name)
                 check_length(a, n, name)
-                if n and (a < 0).any():
+                top = int(a.view(np.uint64).max()) if n else 0
+                if top > _I64:
                     i = int(np.flatnonzero(a < 0)[0])
                     raise LogError(name, f"must be >= 0, got {int(a[i])}", row=i)
+                maxima[("col_max", name)] = top
                 ex[name] = _readonly(a, _fresh)
             else:
                 c, vals = val if isinstance(val, tuple) else _dict_encode(val, name)
@@ -298,7 +333,7 @@ class RequestLog:
         put(self, "dropped_rows", int(dropped_rows))
         put(self, "dropped_tags", int(dropped_tags))
         put(self, "problems", tuple(problems))
-        put(self, "_cache", {})
+        put(self, "_cache", maxima)
         put(self, "_n_nodes", len(trie))  # the tag ids were checked against this many nodes
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -14,7 +14,8 @@ the same names delegate here.
 
 from tagcore.query.pivot import pivot
 from tagcore.query.rollup import metrics_order, rollup, top, totals
-from tagcore.query.timeseries import timeseries
+from tagcore.query.timeseries import BucketLimitError, timeseries
 from tagcore.query.window import filter, window
 
-__all__ = ["filter", "metrics_order", "pivot", "rollup", "timeseries", "top", "totals", "window"]
+__all__ = ["BucketLimitError", "filter", "metrics_order", "pivot", "rollup", "timeseries", "top",
+           "totals", "window"]

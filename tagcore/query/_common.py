@@ -107,6 +107,128 @@ def _max_tags(log: RequestLog) -> int:
     return got
 
 
+# ------------------------------------------------------------------------------- exact sums
+# Integer sums (tokens, nano-dollars) are int64 in the kernels, and int64 addition wraps
+# around: exact modulo 2**64. Every sum a query shows (a node, a slot, a bucket, a pair, a
+# total) adds each row's non-negative value at most once, so it lies between 0 and its column's
+# total. A column whose total fits int64 (checked once per log, from its max, in O(n)) can
+# therefore not wrap anywhere: the normal path. Otherwise a shown sum is exact as uint64 while
+# the column total is below 2**64, and it wrapped exactly when it reads negative: that sum is
+# refused (SumOverflowError names the column and where); beyond 2**64 every sum of the column
+# is refused.
+
+_I64_MAX = 2**63 - 1
+_U64 = 2**64
+#: metric -> the int64 columns it sums (tokens split as float64 are not integer sums)
+_SUMMED = {"prompt_tokens": ("prompt_tokens",), "completion_tokens": ("completion_tokens",),
+           "total_tokens": ("prompt_tokens", "completion_tokens"), "cost": ("cost",),
+           "cost_nanos": ("cost",), "share": ("cost",), "cached_tokens": ("cached_tokens",),
+           "reasoning_tokens": ("reasoning_tokens",)}
+#: the column (family) a metric's sums are checked and named under
+_FAMILY = {"cost_nanos": "cost", "share": "cost"}
+
+
+def _int_column(log: RequestLog, name: str) -> np.ndarray:
+    if name in ("prompt_tokens", "completion_tokens", "cost"):
+        return getattr(log, name)
+    col = log.extras.get(name)
+    return np.zeros(len(log), dtype=np.int64) if col is None else col
+
+
+def exact_sum(a: np.ndarray, largest: int | None = None) -> int:
+    """The exact sum (a Python int) of non-negative int64 values, whatever its size;
+    ``largest`` may pass ``a.max()`` when known.
+
+    >>> exact_sum(np.array([2**62, 2**62, 2**62], dtype=np.int64)) == 3 * 2**62
+    True
+    """
+    n = a.size
+    if n == 0:
+        return 0
+    bound = (int(a.max()) if largest is None else largest) * n
+    if bound <= _I64_MAX:
+        return int(a.sum())
+    if bound < _U64:
+        return int(a.sum(dtype=np.uint64))
+    total = 0
+    for i in range(0, n, 2**31):  # 32-bit halves: each half's sum of 2**31 rows fits uint64
+        part = a[i:i + 2**31]
+        total += (int((part >> 32).sum(dtype=np.uint64)) << 32) + \
+            int((part & 0xFFFFFFFF).sum(dtype=np.uint64))
+    return total
+
+
+def _col_max(log: RequestLog, name: str) -> int:
+    key = ("col_max", name)
+    got = log._cache.get(key)
+    if got is None:
+        col = _int_column(log, name)
+        got = log._cache[key] = int(col.max()) if col.size else 0
+    return got
+
+
+def col_total(log: RequestLog, name: str) -> int:
+    """The exact total of an integer column of the log (a Python int; cached on the log)."""
+    key = ("col_total", name)
+    got = log._cache.get(key)
+    if got is None:
+        got = log._cache[key] = exact_sum(_int_column(log, name), _col_max(log, name))
+    return got
+
+
+def _over(log: RequestLog, metric: str) -> int | None:
+    """The exact total of ``metric``'s columns when it is beyond int64, else None (the
+    normal case, decided from the columns' maxima)."""
+    cols = _SUMMED.get(metric)
+    if cols is None:
+        return None
+    if sum(_col_max(log, c) for c in cols) * len(log) <= _I64_MAX:
+        return None
+    total = sum(col_total(log, c) for c in cols)
+    return total if total > _I64_MAX else None
+
+
+def _largest(log: RequestLog, metric: str) -> tuple[int | None, int | None]:
+    """The row holding ``metric``'s largest per-row value, and that value."""
+    if len(log) == 0:
+        return None, None
+    cols = [_int_column(log, c) for c in _SUMMED[metric]]
+    row = int(np.argmax(sum(c.astype(np.float64) for c in cols)))
+    return row, sum(int(c[row]) for c in cols)
+
+
+def overflow_error(log: RequestLog, metric: str, total: int, where: str | None):
+    """The :class:`~tagcore.log.SumOverflowError` for a sum of ``metric`` beyond int64."""
+    fam = _FAMILY.get(metric, metric)
+    row, value = _largest(log, fam)
+    name = "total_tokens (prompt_tokens + completion_tokens)" if fam == "total_tokens" else fam
+    return _log_mod().SumOverflowError(name, total, where=where, row=row, value=value)
+
+
+def check_sums(log: RequestLog, metrics: Sequence[str], cells: Any, where: Any) -> None:
+    """Refuse (raise SumOverflowError) if a sum about to be shown wrapped around.
+
+    ``cells(family)`` gives the int64 sums of ``"cost"``, ``"prompt_tokens"``,
+    ``"completion_tokens"`` or ``"total_tokens"`` that will be shown (None when they are not
+    integer sums), ``where(i)`` names the i-th (flat) cell. Costs one cached look-up per metric
+    on a log whose columns cannot overflow.
+    """
+    for fam in dict.fromkeys(_FAMILY.get(m, m) for m in metrics if m in _SUMMED):
+        total = _over(log, fam)
+        if total is None:
+            continue
+        c = cells(fam)
+        if c is None:
+            continue
+        if total >= _U64:  # the wrapped sums cannot be told apart from true ones
+            raise overflow_error(log, fam, total, "all rows")
+        flat = np.asarray(c).ravel()
+        bad = np.flatnonzero(flat < 0)
+        if bad.size:
+            i = int(bad[0])
+            raise overflow_error(log, fam, int(flat[i]) % _U64, where(i))
+
+
 def _latency_layout(log: RequestLog):
     """The log's rows by ascending latency (see ``kernels.latency_layout``); built on the first
     quantile query and cached on the immutable log."""
@@ -128,11 +250,24 @@ def _empty_frame(columns: Sequence[str], split: bool, index_name: Any = "tag") -
     return df
 
 
+def _int_sums(iacc: np.ndarray, fam: str, split: bool) -> np.ndarray | None:
+    """The int64 sums of one column family in accumulator rows (``...`` x kernels.ICOLS);
+    None for split tokens, which are float shares."""
+    if fam == "cost":
+        return iacc[..., 4]
+    if split:
+        return None
+    if fam == "total_tokens":
+        return iacc[..., 2] + iacc[..., 3]  # wraps like the sums it adds: checked alike
+    return iacc[..., 2 if fam == "prompt_tokens" else 3]
+
+
 def _frame(log: RequestLog, labels: list[str], depth: np.ndarray, parent: list[Any],
            iacc: np.ndarray, facc: np.ndarray | None, lat_sum: np.ndarray,
            quant: dict[str, np.ndarray], metrics: Sequence[str], split: bool,
            grand_cost: int) -> pd.DataFrame:
     """Assemble a roll-up frame from accumulator rows (columns of kernels.ICOLS)."""
+    check_sums(log, metrics, lambda fam: _int_sums(iacc, fam, split), labels.__getitem__)
     data: dict[str, Any] = {"depth": np.asarray(depth, dtype=np.int64),
                             "parent": pd.Series(parent, dtype=object)}
     req = facc[:, 0] if split else iacc[:, 0]
@@ -152,7 +287,8 @@ def _frame(log: RequestLog, labels: list[str], depth: np.ndarray, parent: list[A
         elif m == "cost_nanos":
             data[m] = iacc[:, 4].copy()
         elif m == "share":
-            data[m] = iacc[:, 4] / grand_cost if grand_cost else np.zeros(len(labels))
+            data[m] = (iacc[:, 4] / (grand_cost if grand_cost <= _I64_MAX else float(grand_cost))
+                       if grand_cost else np.zeros(len(labels)))
         elif m == "latency_mean":
             with np.errstate(invalid="ignore", divide="ignore"):
                 data[m] = np.where(iacc[:, 5] > 0, lat_sum / np.maximum(iacc[:, 5], 1), np.nan)

@@ -27,6 +27,7 @@ from tagcore.query._common import (  # noqa: F401
     _set_nodes,
     _sort,
     _wants,
+    check_sums,
 )
 from tagcore.query.timeseries import _TS_METRICS
 
@@ -64,6 +65,8 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     out, _ = kernels.rollup_pairs(self.tag_offsets, self.tag_ids, sa, na.size, sb, nb.size,
                                   values, trusted=self)
     paths = self.trie.paths
+    check_sums(self, [metric], lambda fam: out,
+               lambda i: f"the pair ({paths[na[i // nb.size]]}, {paths[nb[i % nb.size]]})")
     data = out / NANOS if metric == "cost" else out
     df = pd.DataFrame(data, index=pd.Index([paths[v] for v in na.tolist()], dtype=object),
                       columns=pd.Index([paths[v] for v in nb.tolist()], dtype=object))

@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from tagcore.query._common import (  # noqa: F401
     _ATTRIBUTIONS,
+    _I64_MAX,
+    _SUMMED,
     NANOS,
     _check_level,
     _empty_frame,
@@ -29,6 +31,8 @@ from tagcore.query._common import (  # noqa: F401
     _set_nodes,
     _sort,
     _wants,
+    col_total,
+    overflow_error,
 )
 
 # ------------------------------------------------------------------------------- totals
@@ -54,16 +58,12 @@ def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
             out[m] = n
         elif m == "errors":
             out[m] = int((self.status >= 400).sum())
-        elif m == "prompt_tokens":
-            out[m] = int(self.prompt_tokens.sum())
-        elif m == "completion_tokens":
-            out[m] = int(self.completion_tokens.sum())
-        elif m == "total_tokens":
-            out[m] = int(self.prompt_tokens.sum() + self.completion_tokens.sum())
-        elif m == "cost":
-            out[m] = int(self.cost.sum()) / NANOS
-        elif m == "cost_nanos":
-            out[m] = int(self.cost.sum())
+        elif m in _SUMMED:
+            out[m] = _exact_total(self, m)
+            if out[m] > _I64_MAX:
+                raise overflow_error(self, m, out[m], "all rows")
+            if m == "cost":
+                out[m] /= NANOS
         elif m == "latency_mean":
             out[m] = float(lat[known].mean()) if known.any() else float("nan")
         elif m in L._QUANTILES:
@@ -73,6 +73,11 @@ def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
         elif m == "last_seen":
             out[m] = pd.Timestamp(int(self.ts.max()), unit="ns", tz="UTC") if n else pd.NaT
     return pd.Series(out, dtype=object, name="total").infer_objects()
+
+
+def _exact_total(self: RequestLog, metric: str) -> int:
+    """The exact total of a summed metric (a Python int, beyond int64 too; cached)."""
+    return sum(col_total(self, c) for c in _SUMMED[metric])
 
 
 # ------------------------------------------------------------------------------- rollup
@@ -110,7 +115,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
     if by is not None:
         return _rollup_by(self, by, under=under, level=level, attribution=attribution,
                           sort=sort, metrics=metrics)
-    grand = int(self.cost.sum())
+    grand = col_total(self, "cost")
     trie = self.trie
     want_lat, want_time, qnames = _wants(metrics)
     if attribution == "full":
@@ -233,15 +238,20 @@ def _group_column(self: RequestLog, by: str) -> tuple[np.ndarray, list[Any]]:
 def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
     codes, labels = _group_column(self, by)
     frames, keys = [], []
+    metrics = list(kw["metrics"])
+    # shares are of this log's grand total, not of the group's: they need the exact nanos
+    inner = [*metrics, "cost_nanos"] if "share" in metrics and "cost_nanos" not in metrics \
+        else metrics
+    grand = col_total(self, "cost")
     for g, label in enumerate(labels):
         rows = codes == g
         if not rows.any():
             continue
-        part = rollup(self[rows], **kw)
+        part = rollup(self[rows], **{**kw, "metrics": inner})
         if "share" in part:
-            grand = int(self.cost.sum())
-            part["share"] = part["cost_nanos"] / grand if grand and "cost_nanos" in part else \
-                part["share"] * 0
+            part["share"] = (part["cost_nanos"] / (grand if grand <= _I64_MAX else float(grand))
+                             if grand else part["share"] * 0)
+            part = part[["depth", "parent", *metrics]]
         frames.append(part)
         keys.append(label)
     if not frames:
@@ -298,10 +308,18 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         tot = totals(self[rest], counted) if len(self) else totals(self, counted)
         other: dict[str, Any] = {m: tot[m] for m in counted}
     else:
-        tot = totals(self, counted)
-        other = {m: tot[m] - head[m].sum() for m in counted}
+        # the rows add up to the total: (other) is the total less the top n, in exact ints
+        plain = [m for m in counted if m not in _SUMMED]
+        tot = dict(totals(self, plain)) if plain else {}
+        tot.update({m: _exact_total(self, m) for m in counted if m in _SUMMED})
+        other = {}
+        for m in counted:
+            h = head[m]
+            other[m] = tot[m] - (sum(h.tolist()) if h.dtype.kind in "iu" else h.sum())
+            if m in _SUMMED and isinstance(other[m], int) and other[m] > _I64_MAX:
+                raise overflow_error(self, m, other[m], L.OTHER)
     other["cost"] = int(other["cost_nanos"]) / NANOS
-    grand = int(self.cost.sum())
+    grand = col_total(self, "cost")
     other["share"] = int(other["cost_nanos"]) / grand if grand else 0.0
     other.update(depth=0, parent=None)
     row = pd.DataFrame([other], index=pd.Index([L.OTHER], name="tag"))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tagcore import kernels
+from tagcore.errors import TagcoreError
 
 if TYPE_CHECKING:  # pragma: no cover
     from tagcore.log import RequestLog
@@ -18,6 +19,7 @@ from tagcore.query._common import (  # noqa: F401
     _check_level,
     _empty_frame,
     _frame,
+    _int_sums,
     _latency_layout,
     _log_mod,
     _max_tags,
@@ -27,6 +29,7 @@ from tagcore.query._common import (  # noqa: F401
     _set_nodes,
     _sort,
     _wants,
+    check_sums,
 )
 from tagcore.query.window import window
 
@@ -34,31 +37,114 @@ from tagcore.query.window import window
 
 
 _CALENDAR = {"D", "W", "MS", "ME", "M", "QS", "YS", "AS"}
+_I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+#: The most time buckets one ``timeseries`` lays out: 100,000 is 11 years of hours, 69 days of
+#: minutes or 273 years of days. One stray timestamp (a request at the epoch in a 2026 log)
+#: would otherwise stretch the grid over decades; the error names it and says how to leave it
+#: out. For a deliberate longer grid raise it on this module
+#: (``importlib.import_module("tagcore.query.timeseries").MAX_BUCKETS = ...``).
+MAX_BUCKETS = 100_000
+#: The most (bucket, tag) cells: each holds about 100 bytes of accumulators while it is built.
+MAX_CELLS = 10_000_000
+
+
+class BucketLimitError(TagcoreError, ValueError):
+    """A time series that would need more buckets (or cells) than the limit allows.
+
+    ``row`` and ``ts`` name the request whose timestamp stretched the grid, when one did.
+    """
+
+    def __init__(self, message: str, row: int | None = None, ts: int | None = None):
+        self.row, self.ts = row, ts
+        super().__init__(message)
+
+
+def _stamp(ns: int, tz: str) -> str:
+    return pd.Timestamp(ns, unit="ns", tz="UTC").tz_convert(tz).isoformat()
+
+
+def _too_many(self: RequestLog, freq: str, nb: int, lo: int, hi: int, open_lo: bool,
+              open_hi: bool, tz: str) -> BucketLimitError:
+    """The error for a grid of ``nb`` buckets over ``(lo, hi]``. When the grid's start (or
+    end) comes from the data and the earliest (or latest) requests lie apart from the rest,
+    farther from them than the rest spans, it names that row and its time and suggests
+    ``since=`` (or ``until=``) to leave it out; otherwise it says that the window is too wide
+    for ``freq``."""
+    head = (f"timeseries: freq {freq!r} needs {nb:,} buckets from {_stamp(lo + 1, tz)} to "
+            f"{_stamp(hi, tz)}, more than the limit of {MAX_BUCKETS:,}")
+    ts = self.ts
+    inside = np.flatnonzero((ts > lo) & (ts <= hi)) if len(self) else np.zeros(0, np.int64)
+    t = ts[inside]
+    best = None  # (gap, row, time, neighbour, side)
+    if t.size >= 2:
+        t_min, t_max = int(t.min()), int(t.max())
+        if open_lo and t_max > t_min:
+            nxt = int(t[t > t_min].min())
+            if nxt - t_min > hi - nxt:
+                best = (nxt - t_min, int(inside[np.argmin(t)]), t_min, nxt, "before")
+        if open_hi and t_max > t_min:
+            prev = int(t[t < t_max].max())
+            if t_max - prev > prev - lo and (best is None or t_max - prev > best[0]):
+                best = (t_max - prev, int(inside[np.argmax(t)]), t_max, prev, "after")
+    if best is None:
+        return BucketLimitError(f"{head}: narrow the window (since=, until=, last=) or use a "
+                                "coarser freq")
+    gap, row, at, near, side = best
+    more = int((t == at).sum()) - 1
+    who = f"row {row}" + (f" (and {more} more at the same time)" if more else "")
+    # a bound that keeps ``near`` and leaves ``at`` out: a UTC date (how since/until read a
+    # naive date) when one lies between them, else the exact instant
+    if side == "before":  # since= is inclusive
+        day = pd.Timestamp(near, unit="ns", tz="UTC").floor("D")
+        bound = day.strftime("%Y-%m-%d") if day.value > at else _stamp(near, "UTC")
+        hint = f"give since='{bound}' to leave it out"
+    else:  # until= is exclusive
+        day = pd.Timestamp(near, unit="ns", tz="UTC").floor("D") + pd.Timedelta(days=1)
+        bound = day.strftime("%Y-%m-%d") if day.value <= at else _stamp(near + 1, "UTC")
+        hint = f"give until='{bound}' to leave it out"
+    return BucketLimitError(
+        f"{head}: {who} at {_stamp(at, tz)} lies {pd.Timedelta(gap, unit='ns')} {side} the "
+        f"{'next' if side == 'before' else 'previous'} request ({_stamp(near, tz)}); {hint}, "
+        "or use a coarser freq", row=row, ts=at)
 
 
 def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
     """Bucket index of each row (-1 outside) and the tz-aware bucket starts."""
-    off = pd.tseries.frequencies.to_offset(freq)
+    try:
+        off = pd.tseries.frequencies.to_offset(freq)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"freq: cannot read {freq!r} as a frequency like '1h', '1D' or "
+                         f"'1MS' ({exc})") from None
     n = len(self)
     if w is None:
         if n == 0:
             return np.zeros(0, dtype=np.int32), pd.DatetimeIndex([], tz=tz)
         lo, hi = int(self.ts.min()) - 1, int(self.ts.max())
+        open_lo = open_hi = True
     else:
         lo, hi = w
+        open_lo, open_hi = w[0] == _I64_MIN, w[1] == _I64_MAX
+        if n == 0 and (open_lo or open_hi):  # no data to end an open window: no buckets
+            return np.zeros(0, dtype=np.int32), pd.DatetimeIndex([], tz=tz)
         if n:
-            hi = min(hi, max(int(self.ts.max()), lo + 1)) if w[1] == np.iinfo(np.int64).max else hi
-            lo = max(lo, int(self.ts.min()) - 1) if w[0] == np.iinfo(np.int64).min else lo
+            hi = min(hi, max(int(self.ts.max()), lo + 1)) if open_hi else hi
+            lo = max(lo, int(self.ts.min()) - 1) if open_lo else lo
     first = pd.Timestamp(lo + 1, unit="ns", tz="UTC").tz_convert(tz)
     name = getattr(off, "rule_code", None) or str(off)
     is_tick = isinstance(off, pd.offsets.Tick) and not (name == "D" or name.endswith("D"))
     if is_tick:
         width = int(pd.Timedelta(off).value)
+        if width <= 0:
+            raise ValueError(f"freq: {freq!r} must be a positive duration, e.g. '1h' or "
+                             "'15min'")
         # aligned to the local day start of the window (pandas' origin="start_day"), so
         # hours are local hours in zones with half-hour offsets too
         d0 = int(first.normalize().tz_convert("UTC").value)
         origin = d0 + (lo + 1 - d0) // width * width
-        nb = (hi - origin) // width + 1
+        nb = max((hi - origin) // width + 1, 0)
+        if nb > MAX_BUCKETS:
+            raise _too_many(self, freq, nb, lo, hi, open_lo, open_hi, tz)
         starts = pd.date_range(pd.Timestamp(origin, unit="ns", tz="UTC"), periods=int(nb),
                                freq=pd.Timedelta(width, unit="ns")).tz_convert(tz)
         b = kernels.bucket_fixed(self.ts, origin, width, int(nb), lo, hi)
@@ -84,7 +170,12 @@ def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
                          "'1W' (weeks from Monday), '1MS', 'QS', 'YS'")
     if mult < 1:
         raise ValueError(f"freq: {freq!r} must be a positive number of periods, e.g. '1D'")
-    edges_ns = _calendar.edges(lo + 1, hi, unit, mult, tz)
+    if hi < lo + 1:
+        return np.full(n, -1, dtype=np.int32), pd.DatetimeIndex([], tz=tz)
+    nb = _calendar.count(lo + 1, hi, unit, mult, tz)
+    if nb > MAX_BUCKETS:
+        raise _too_many(self, freq, nb, lo, hi, open_lo, open_hi, tz)
+    edges_ns = _calendar.edges(lo + 1, hi, unit, mult, tz, limit=MAX_BUCKETS + 1)
     nb = len(edges_ns) - 1
     b = np.searchsorted(edges_ns, self.ts, side="right").astype(np.int64) - 1
     inside = (self.ts > lo) & (self.ts <= hi) & (b >= 0) & (b < nb)
@@ -132,6 +223,11 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
     nb = len(starts)
     slot = _node_slots(self, nodes)
     ns = nodes.size
+    if nb * (ns + 1) > MAX_CELLS:
+        raise BucketLimitError(
+            f"timeseries: {nb:,} buckets x {ns + 1:,} columns is {nb * (ns + 1):,} cells, more "
+            f"than the limit of {MAX_CELLS:,}: choose fewer tags (level=, under=), a narrower "
+            "window (since=, until=, last=) or a coarser freq")
     iacc, facc = kernels.rollup_slots(self.tag_offsets, self.tag_ids, slot, ns, self.status,
                                       self.prompt_tokens, self.completion_tokens, self.cost,
                                       self.latency_ms, self.ts, mode=attribution, group=b,
@@ -150,6 +246,14 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
         labels.append(_log_mod().UNTAGGED)
     else:
         vals = vals[:, :ns]
+    shown = len(labels)
+
+    def cells(fam: str):
+        got = _int_sums(iacc, fam, split)
+        return None if got is None else got[:, :shown]
+
+    check_sums(self, [metric], cells,
+               lambda i: f"{labels[i % shown]} in the bucket of {starts[i // shown].isoformat()}")
     df = pd.DataFrame(vals, index=pd.DatetimeIndex(starts, name="ts"),
                       columns=pd.Index(labels, dtype=object, name="tag"))
     return df
