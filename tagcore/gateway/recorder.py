@@ -42,6 +42,7 @@ import errno
 import fcntl
 import math
 import os
+import shutil
 import threading
 import time
 import warnings
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tagcore.coerce import (
+    I64_MAX,
     dollars_to_nanos,
     parse_status,
     parse_usage,
@@ -71,17 +73,20 @@ from tagcore.gateway.segments import (
     FLAG_USAGE_UNKNOWN,
     KIND_SEGMENT,
     KIND_TAIL,
+    QUARANTINE_SUFFIX,
     ROW,
     ROW_DTYPE,
     RS,
     TEMP_SEGMENT_GLOB,
+    FileDamage,
+    FileScan,
     Frame,
     RecorderWarning,
-    check_header,
     encode_frames,
     file_header,
-    iter_frames,
     list_folder,
+    quarantine_name,
+    scan_file,
     segment_name,
     tail_name,
     temp_segment_name,
@@ -235,37 +240,67 @@ def _writer_is_live(folder: Path) -> bool:
         os.close(fd)
 
 
-def _load(folder: Path, space: _Space, live: bool
-          ) -> list[tuple[int, str, list[tuple[np.ndarray, np.ndarray, bytes]]]]:
+class _Gen:
+    """One generation as loaded: which file its rows come from (``kind``), their blocks in a
+    space's codes, and the scans of the files looked at (``"seg"``, ``"tail"``)."""
+
+    __slots__ = ("gen", "kind", "blocks", "scans", "paths")
+
+    def __init__(self, gen: int, kind: str, blocks: list[tuple[np.ndarray, np.ndarray, bytes]],
+                 scans: dict[str, FileScan], paths: dict[str, Path]) -> None:
+        self.gen, self.kind, self.blocks, self.scans, self.paths = gen, kind, blocks, scans, paths
+
+
+def _scan(p: Path, live_end: bool) -> FileScan | None:
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:  # a tail compacted meanwhile
+        return None
+    return scan_file(data, str(p), live_end)
+
+
+def _load(folder: Path, space: _Space, live: bool) -> list[_Gen]:
     """Every valid frame of the folder, generation by generation, in ``space``'s codes.
 
-    Returns ``[(gen, "seg" | "tail", [(rows, tags, heap), ...]), ...]``.
+    A generation's rows come from its segment, or from its tail when there is no segment or
+    the tail holds more rows (a crash between compaction's rename and unlink leaves both; a
+    damaged segment holds fewer).
     """
     gens = list_folder(folder)
     newest = max(gens, default=-1)
     out = []
     for g in sorted(gens):
+        files = gens[g]
+        scans: dict[str, FileScan] = {}
         for attempt in range(3):
-            files = gens[g]
-            kind = "seg" if "seg" in files else "tail"
-            p = files[kind]
+            if "seg" in files:
+                sc = _scan(files["seg"], False)
+                if sc is not None:
+                    scans["seg"] = sc
+            if "tail" in files:
+                sc = _scan(files["tail"], live and g == newest)
+                if sc is not None:
+                    scans["tail"] = sc
+            if scans or attempt == 2:
+                break
+            files = list_folder(folder).get(g, {})  # raced with a compaction: look again
+            if not files:
+                break
+        if not scans:
+            continue
+        seg, tail = scans.get("seg"), scans.get("tail")
+        kind = "seg" if seg is not None and (tail is None or seg.rows >= tail.rows) else "tail"
+        chosen = scans[kind]
+        blocks = []
+        for frame in chosen.frames:
             try:
-                data = p.read_bytes()
-            except FileNotFoundError:  # a tail compacted meanwhile: look again
-                gens = list_folder(folder)
-                if g not in gens or attempt == 2:
-                    break
-                continue
-            blocks = []
-            if check_header(data, str(p)):
-                for frame in iter_frames(data, str(p), live and kind == "tail" and g == newest):
-                    try:
-                        blocks.append(space.absorb(frame))
-                    except ValueError as exc:
-                        warnings.warn(f"{p}: skipped a frame with inconsistent codes ({exc})",
-                                      RecorderWarning, stacklevel=3)
-            out.append((g, kind, blocks))
-            break
+                blocks.append(space.absorb(frame))
+            except ValueError as exc:
+                warnings.warn(f"{files[kind]}: skipped a frame with inconsistent codes ({exc})",
+                              RecorderWarning, stacklevel=3)
+        for sc in scans.values():
+            sc.frames = []  # the rows are in ``blocks`` now: let the file's bytes go
+        out.append(_Gen(g, kind, blocks, scans, {k: files[k] for k in scans}))
     return out
 
 
@@ -318,7 +353,8 @@ def read_recorded(path: str | os.PathLike[str]) -> RequestLog:
     """Load a recorder folder as a :class:`RequestLog` (read-only; works while a writer is live).
 
     Torn or corrupt frames are skipped with a :class:`RecorderWarning`; the rows of every valid
-    frame are returned, in recording order.
+    frame are returned, in recording order, also from a file whose header is damaged. Each
+    damaged file is described in the log's ``problems`` (rows recovered, frames lost).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -334,15 +370,18 @@ def read_recorded(path: str | os.PathLike[str]) -> RequestLog:
         raise FileNotFoundError(f"no recorder folder at {str(folder)!r}")
     space = _Space()
     loaded = _load(folder, space, _writer_is_live(folder))
-    blocks = [b for _g, _k, bl in loaded for b in bl]
+    blocks = [b for gl in loaded for b in gl.blocks]
+    damage = [gl.scans[gl.kind].damage().describe() for gl in loaded
+              if gl.scans[gl.kind].damaged]
     if blocks:
         rows = np.concatenate([b[0] for b in blocks])
         tags = np.concatenate([b[1] for b in blocks])
         heap = b"".join(b[2] for b in blocks)
     else:
         rows, tags, heap = np.zeros(0, ROW_DTYPE), np.zeros(0, np.int32), b""
-    return _build_log(rows, tags, heap, space.trie, tuple(space.names[DEF_MODEL]),
-                      tuple(space.names[DEF_USER]), tuple(space.names[DEF_KEY]))
+    log = _build_log(rows, tags, heap, space.trie, tuple(space.names[DEF_MODEL]),
+                     tuple(space.names[DEF_USER]), tuple(space.names[DEF_KEY]))
+    return log._set_meta(problems=damage) if damage else log
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -351,6 +390,32 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _keep_aside(path: Path) -> Path:
+    """Give ``path`` a quarantine name too (a hard link, or a fsynced copy where the file
+    system has none) and fsync the folder; the original name stays for the caller to replace
+    or unlink. A quarantine name that is already this very file (a crash came after an earlier
+    link) is reused."""
+    folder = path.parent
+    for q in folder.glob(path.name + QUARANTINE_SUFFIX + "*"):
+        try:
+            if os.path.samefile(q, path):
+                return q
+        except OSError:
+            continue
+    q = quarantine_name(folder, path.name)
+    try:
+        os.link(path, q)
+    except OSError:
+        shutil.copyfile(path, q)
+        fd = os.open(q, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    _fsync_dir(folder)
+    return q
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -372,6 +437,10 @@ class Recorder:
     :class:`TagPolicy` for normalizing tags. ``durability`` (``"always"``, ``"batch"``,
     ``"none"``), ``flush_every`` and ``flush_interval``: see the module docstring.
     ``segment_rows``: the tail is compacted into an immutable segment after this many rows.
+
+    Opening a folder recovers every frame whose CRC holds, in damaged files too, and keeps each
+    damaged file aside as ``<name>.damaged`` (never deleting it); ``damage`` then lists them
+    (:class:`~tagcore.gateway.segments.FileDamage`: rows recovered, frames lost, the name kept).
 
     Memory: 77 bytes per request, plus 4 per tag and the request id's UTF-8 bytes.
 
@@ -408,6 +477,7 @@ class Recorder:
         self.flush_interval = float(flush_interval)
         self.segment_rows = segment_rows
         self.dropped_tags = 0
+        self.damage: tuple[FileDamage, ...] = ()
         self._lock = threading.Lock()        # row append; tiny critical section
         self._intern_lock = threading.Lock()  # trie / dictionary growth
         self._io_lock = threading.Lock()      # file writes, in order
@@ -460,26 +530,26 @@ class Recorder:
             loaded = _load(folder, self._space, live=False)
             gens = list_folder(folder)
             pos = (0, 0, 0)
-            todo = []
-            for g, kind, blocks in loaded:
-                if blocks:
-                    rows = np.concatenate([bl[0] for bl in blocks])
-                    tags = np.concatenate([bl[1] for bl in blocks]).astype("<i4")
-                    heap = b"".join(bl[2] for bl in blocks)
+            plans = []
+            for gl in loaded:
+                start = pos
+                if gl.blocks:
+                    rows = np.concatenate([bl[0] for bl in gl.blocks])
+                    tags = np.concatenate([bl[1] for bl in gl.blocks]).astype("<i4")
+                    heap = b"".join(bl[2] for bl in gl.blocks)
                     c = _Chunk(*pos, rows.tobytes(), tags.tobytes(), heap, rows.shape[0],
                                tags.shape[0], len(heap))
                     self._sealed.append(c)
-                    if kind == "tail":
-                        todo.append((g, pos, c.end()))
                     pos = c.end()
-                elif kind == "tail":
-                    gens[g]["tail"].unlink()
-                if kind == "seg" and "tail" in gens.get(g, {}):
-                    gens[g]["tail"].unlink()  # compacted before a crash: the segment wins
+                plans.append((gl, start, pos))
             self._cur = _Chunk(*pos)
-            for g, a, b in todo:
-                self._compact(g, a, b)  # rewrites torn tails clean
+            damage: list[FileDamage] = []
+            for gl, start, end in plans:
+                damage.extend(self._settle(gl, start, end))
             _fsync_dir(folder)
+            self.damage = tuple(damage)
+            for d in damage:
+                warnings.warn(d.describe(), RecorderWarning, stacklevel=3)
             self._synced = self._tail_start = pos
             self._durable = pos[0]
             self._new_tail(max(gens, default=0) + 1)
@@ -492,6 +562,50 @@ class Recorder:
                                                   self.flush_interval),
                                             daemon=True, name=f"tagcore-recorder-flush:{folder}")
             self._thread.start()
+
+    def _settle(self, gl: _Gen, a: tuple[int, int, int], b: tuple[int, int, int]
+                ) -> list[FileDamage]:
+        """Leave generation ``gl`` as one sound segment holding rows [a, b), when it has rows.
+
+        A file is deleted only when every byte of it was read and its rows are durably in a
+        sound segment; any other file is kept aside under a quarantine name (hard link, made
+        before the file's own name is replaced or removed), so a crash at any point loses
+        nothing. Returns what was found damaged."""
+        chosen = gl.scans[gl.kind]
+        keep: list[str] = []  # file kinds to quarantine
+        drop: list[str] = []  # file kinds whose every frame is elsewhere, durably
+        whole = not chosen.lost_bytes and len(gl.blocks) == chosen.nframes  # all rows loaded
+        for kind, sc in gl.scans.items():
+            if kind == gl.kind:
+                if sc.damaged or not whole:
+                    keep.append(kind)
+                elif kind == "tail" and not sc.nframes:
+                    drop.append(kind)  # a tail without frames: header only, or empty
+            elif not sc.damaged and whole and chosen.rows >= sc.rows:
+                drop.append(kind)  # a tail its segment holds (compacted before a crash)
+            else:
+                keep.append(kind)
+        kept: dict[str, Path] = {}
+        if gl.blocks and (gl.kind == "tail" or gl.kind in keep):
+            kept = self._compact(gl.gen, a, b, {k: gl.paths[k] for k in keep})
+        else:
+            assert self.path is not None
+            for k in keep:
+                kept[k] = _keep_aside(gl.paths[k])
+            for k in keep + drop:
+                gl.paths[k].unlink(missing_ok=True)
+            if keep or drop:
+                _fsync_dir(self.path)
+        out = []
+        for k, q in kept.items():
+            sc = gl.scans[k]
+            if sc.damaged:
+                out.append(sc.damage(kept_as=q.name))
+            else:
+                warnings.warn(f"{sc.name}: kept as {q.name}, since not all of its rows are "
+                              f"known to be in generation {gl.gen}'s new segment",
+                              RecorderWarning, stacklevel=4)
+        return out
 
     def _new_tail(self, gen: int) -> None:
         assert self.path is not None
@@ -515,8 +629,15 @@ class Recorder:
         cur = self._cur
         return [(c, c.n, c.nt, c.nh) for c in self._sealed] + [(cur, cur.n, cur.nt, cur.nh)]
 
-    def _compact(self, gen: int, a: tuple[int, int, int], b: tuple[int, int, int]) -> None:
-        """Write rows [a, b) (tail ``gen``) as ``seg-<gen>.tcs`` atomically; delete the tail."""
+    def _compact(self, gen: int, a: tuple[int, int, int], b: tuple[int, int, int],
+                 keep: dict[str, Path] | None = None) -> dict[str, Path]:
+        """Write rows [a, b) (tail ``gen``) as ``seg-<gen>.tcs`` atomically; delete the tail.
+
+        The order keeps every row on disk at every moment: the new segment is written and
+        fsynced under a temporary name; the files in ``keep`` (damaged ones) get a quarantine
+        name (a hard link) and the folder is fsynced; only then does the segment's rename
+        replace an old segment, and only after that is the tail unlinked. Returns the
+        quarantine names of ``keep``."""
         assert self.path is not None
         with self._lock:
             view = self._view()
@@ -530,12 +651,14 @@ class Recorder:
             os.fsync(fd)
         finally:
             os.close(fd)
+        kept = {k: _keep_aside(p) for k, p in (keep or {}).items()}
         os.replace(tmp, final)
         _fsync_dir(self.path)
         tail = self.path / tail_name(gen)
         if tail.exists():
             tail.unlink()
             _fsync_dir(self.path)
+        return kept
 
     def _write_pending(self, fsync: bool) -> None:
         """Append every unwritten row to the tail as frames (``_io_lock`` held)."""
@@ -718,8 +841,12 @@ class Recorder:
             if got is None:
                 nanos = 0
                 flags |= FLAG_UNPRICED
-            else:
+            elif 0 <= got <= I64_MAX:
                 nanos = got
+            else:  # huge usage (or prices): never a struct.error / OverflowError
+                raise CoerceError("cost", f"{p} prompt and {c} completion tokens of {model!r} "
+                                  f"are priced at about 2**{got.bit_length() - 1} nano-dollars, "
+                                  "more than int64 holds", got)
         else:
             nanos = 0
             flags |= FLAG_UNPRICED

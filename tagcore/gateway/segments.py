@@ -49,16 +49,23 @@ recorder's durability modes)
 appends one frame per at most 65,536 rows to the tail with a single ``os.write``. When the tail
 holds ``segment_rows`` rows the writer starts the next generation's tail and *compacts* the full
 one into ``seg-<gen>.tcs`` (large frames, written atomically), then deletes the tail. A segment
-wins over a tail of the same generation (a crash between the rename and the unlink leaves both;
-the tail is then ignored and deleted at the next open), so no row is ever read twice. pyarrow is
-not needed.
+wins over a tail of the same generation (a crash between the rename and the unlink leaves both),
+so no row is ever read twice; only when the segment is damaged and the tail holds more rows are
+the rows read from the tail. pyarrow is not needed.
 
 Reading: frames are checked for magic, length and CRC. A bad or torn frame is skipped with a
 :class:`RecorderWarning` and reading resynchronises on the next valid frame magic (so a flipped
-byte costs one frame, a torn end costs the partial frame). An incomplete last frame of the newest
-tail while a writer holds the lock is a write in progress and is ignored silently. Opening a
-folder as a writer loads every valid row (the snapshot continues the history), rewrites each
-leftover tail as a segment (this truncates torn tails), and starts a new tail generation.
+byte costs one frame, a torn end costs the partial frame). A damaged file header costs nothing:
+frames are self-contained and are read on their own. An incomplete last frame of the newest
+tail while a writer holds the lock is a write in progress and is ignored silently.
+
+Opening a folder as a writer loads every valid row (the snapshot continues the history),
+rewrites each leftover tail, and each damaged segment, as a sound segment, and starts a new tail
+generation. Damaged files are never deleted: a file with any byte that was not read as header or
+frame (a flipped byte, a torn end, garbage) is kept as ``<name>.damaged`` (see
+:func:`quarantine_name`) with a warning that says how many rows were recovered and how many
+frames were lost; the writer's ``damage`` lists them (:class:`FileDamage`). A file is deleted
+only when every byte of it was read and its rows are in a sound, fsynced segment.
 """
 
 from __future__ import annotations
@@ -66,8 +73,9 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,7 +85,8 @@ __all__ = [
     "PAYLOAD_HEAD", "DEF", "DEF_TAG", "DEF_MODEL", "DEF_USER", "DEF_KEY", "FRAME_ROWS",
     "RecorderWarning", "Frame", "encode_frames", "decode_payload", "iter_frames", "file_header",
     "check_header", "list_folder", "segment_name", "tail_name", "temp_segment_name",
-    "TEMP_SEGMENT_GLOB",
+    "TEMP_SEGMENT_GLOB", "FileDamage", "FileScan", "scan_file", "quarantine_name",
+    "QUARANTINE_SUFFIX",
 ]
 
 ROW = struct.Struct("<qiqqqdqqiiiHHB")
@@ -145,6 +154,24 @@ def temp_segment_name(gen: int) -> str:
 
 
 TEMP_SEGMENT_GLOB = ".seg-*.tmp"
+QUARANTINE_SUFFIX = ".damaged"
+
+
+def quarantine_name(folder: Path, name: str) -> Path:
+    """A free name to keep a damaged file under, beside it: ``<name>.damaged`` (then
+    ``.damaged.1``, ...). Such names are never read as data files again.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     quarantine_name(Path(d), "tail-00000002.tcl").name
+    'tail-00000002.tcl.damaged'
+    """
+    p = folder / (name + QUARANTINE_SUFFIX)
+    i = 0
+    while p.exists() or p.is_symlink():
+        i += 1
+        p = folder / f"{name}{QUARANTINE_SUFFIX}.{i}"
+    return p
 
 
 def list_folder(folder: Path) -> dict[int, dict[str, Path]]:
@@ -267,10 +294,11 @@ def _try_frame(data: bytes, mv: memoryview, pos: int) -> tuple[Frame | None, int
         return None, pos
 
 
-def iter_frames(data: bytes, fname: str, live_end: bool) -> Iterable[Frame]:
-    """Valid frames of a file body. A damaged stretch is skipped with one warning and reading
-    resumes at the next valid frame; damage reaching the end of the file is a torn tail (silent
-    when ``live_end``: the newest tail of a live writer may end in a write in progress)."""
+def _walk(data: bytes) -> Iterator[tuple[Frame | None, int, int]]:
+    """``(frame, start, end)`` for every valid frame after the file header, and
+    ``(None, start, end)`` for every damaged stretch between them: after damage, reading
+    resumes at the next place where a whole frame checks out (magic, length, CRC), so every
+    frame whose bytes are intact is found, whatever came before it."""
     mv = memoryview(data)
     pos, n = FILE_HEAD_SIZE, len(data)
     bad_from = None
@@ -278,11 +306,9 @@ def iter_frames(data: bytes, fname: str, live_end: bool) -> Iterable[Frame]:
         frame, end = _try_frame(data, mv, pos)
         if frame is not None:
             if bad_from is not None:
-                warnings.warn(f"{fname}: skipped {pos - bad_from} corrupt bytes at offset "
-                              f"{bad_from} (bad magic, length or CRC)", RecorderWarning,
-                              stacklevel=4)
+                yield None, bad_from, pos
                 bad_from = None
-            yield frame
+            yield frame, pos, end
             pos = end
             continue
         if bad_from is None:
@@ -291,9 +317,124 @@ def iter_frames(data: bytes, fname: str, live_end: bool) -> Iterable[Frame]:
         if nxt < 0:
             break
         pos = nxt
-    if bad_from is not None and not live_end:
-        warnings.warn(f"{fname}: skipped a torn or corrupt tail of {n - bad_from} bytes at "
-                      f"offset {bad_from}", RecorderWarning, stacklevel=4)
+    if bad_from is not None:
+        yield None, bad_from, n
+
+
+def _lost_frames(data: bytes, start: int, end: int) -> int:
+    """Frames a damaged stretch held: the frame marks in it (at least one)."""
+    return max(1, data.count(FRAME_MAGIC, start, end))
+
+
+def _warn_stretch(data: bytes, fname: str, start: int, end: int, stacklevel: int) -> None:
+    k = _lost_frames(data, start, end)
+    lost = f"{k} frame{'s' if k > 1 else ''} lost"
+    if end < len(data):
+        warnings.warn(f"{fname}: skipped {end - start} corrupt bytes at offset {start} (bad "
+                      f"magic, length or CRC; {lost})", RecorderWarning, stacklevel=stacklevel)
+    else:
+        warnings.warn(f"{fname}: skipped a torn or corrupt tail of {end - start} bytes at "
+                      f"offset {start} ({lost})", RecorderWarning, stacklevel=stacklevel)
+
+
+def iter_frames(data: bytes, fname: str, live_end: bool) -> Iterable[Frame]:
+    """Valid frames of a file body. A damaged stretch is skipped with one warning and reading
+    resumes at the next valid frame; damage reaching the end of the file is a torn tail (silent
+    when ``live_end``: the newest tail of a live writer may end in a write in progress)."""
+    n = len(data)
+    for frame, start, end in _walk(data):
+        if frame is not None:
+            yield frame
+        elif end < n or not live_end:
+            _warn_stretch(data, fname, start, end, 4)
+
+
+class FileDamage(NamedTuple):
+    """What reading one damaged recorder file found, and where its bytes are kept.
+
+    ``header_ok``: whether the 24-byte header checked out; ``frames`` and ``rows``: what was
+    recovered (every frame whose CRC holds); ``lost_frames`` (counted by the frame marks in
+    the damaged bytes, at least one per damaged stretch) and ``lost_bytes``: what was not;
+    ``kept_as``: the name the writer quarantined the original under (``None`` when reading).
+
+    >>> FileDamage("tail-00000002.tcl", False, 3000, 3000, 0, 0, "tail-00000002.tcl.damaged")
+    FileDamage(file='tail-00000002.tcl', header_ok=False, frames=3000, rows=3000, lost_frames=0, lost_bytes=0, kept_as='tail-00000002.tcl.damaged')
+    """
+
+    file: str
+    header_ok: bool
+    frames: int
+    rows: int
+    lost_frames: int
+    lost_bytes: int
+    kept_as: str | None = None
+
+    def describe(self) -> str:
+        """One line for a warning or a log's ``problems``.
+
+        >>> print(FileDamage("seg-00000001.tcs", True, 2, 70, 1, 99).describe())
+        seg-00000001.tcs: damaged (99 bytes unreadable); recovered 70 rows in 2 frames, lost 1 frame
+        """
+        what = [] if self.header_ok else ["bad file header"]
+        if self.lost_bytes:
+            what.append(f"{self.lost_bytes} bytes unreadable")
+        lost = f"lost {self.lost_frames} frame{'s' if self.lost_frames != 1 else ''}"
+        kept = f"; the original is kept as {self.kept_as}" if self.kept_as else ""
+        return (f"{self.file}: damaged ({', '.join(what)}); recovered {self.rows} rows in "
+                f"{self.frames} frames, {lost}{kept}")
+
+
+class FileScan:
+    """Every valid frame of one file, and what could not be read: ``frames`` (``nframes``),
+    ``rows``, ``header_ok``, ``lost_frames``, ``lost_bytes``; ``damaged`` is True when any byte of a
+    non-empty file was not read as header or frame (a torn end too: the file is then kept)."""
+
+    __slots__ = ("name", "size", "frames", "nframes", "rows", "header_ok", "lost_frames",
+                 "lost_bytes")
+
+    def __init__(self, name: str, size: int, frames: list[Frame], header_ok: bool,
+                 lost_frames: int, lost_bytes: int) -> None:
+        self.name, self.size, self.frames, self.header_ok = name, size, frames, header_ok
+        self.nframes = len(frames)  # stays when a caller releases ``frames`` (and the file's bytes)
+        self.rows = sum(int(f.rows.shape[0]) for f in frames)
+        self.lost_frames, self.lost_bytes = lost_frames, lost_bytes
+
+    @property
+    def damaged(self) -> bool:
+        return self.size > 0 and (not self.header_ok or self.lost_bytes > 0)
+
+    def damage(self, kept_as: str | None = None) -> FileDamage:
+        return FileDamage(self.name, self.header_ok, self.nframes, self.rows,
+                          self.lost_frames, self.lost_bytes, kept_as)
+
+
+def scan_file(data: bytes, fname: str, live_end: bool = False) -> FileScan:
+    """Read a whole segment or tail file: every frame whose CRC holds, even when the file
+    header is damaged (frames are self-contained), and how much was lost. Damaged stretches
+    warn (:class:`RecorderWarning`) as in :func:`iter_frames`; with ``live_end`` a damaged
+    end (a write in progress of a live writer) is neither warned about nor counted.
+
+    >>> data = bytearray(file_header(KIND_TAIL, 2) + encode_frames(
+    ...     np.zeros(1, ROW_DTYPE).tobytes(), b"", b"", lambda kind, code: "m"))
+    >>> data[3] ^= 0xFF                       # a flipped byte in the header
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     scan = scan_file(bytes(data), "tail-00000002.tcl")
+    >>> scan.header_ok, scan.rows, scan.damaged
+    (False, 1, True)
+    """
+    header_ok = check_header(data, fname, stacklevel=4)
+    frames: list[Frame] = []
+    lost_frames = lost_bytes = 0
+    n = len(data)
+    for frame, start, end in _walk(data):
+        if frame is not None:
+            frames.append(frame)
+        elif end < n or not live_end:
+            _warn_stretch(data, fname, start, end, 4)
+            lost_frames += _lost_frames(data, start, end)
+            lost_bytes += end - start
+    return FileScan(fname, n, frames, header_ok, lost_frames, lost_bytes)
 
 
 def file_header(kind: int, gen: int) -> bytes:
@@ -306,21 +447,23 @@ def file_header(kind: int, gen: int) -> bytes:
     return h + _U32.pack(zlib.crc32(h))
 
 
-def check_header(data: bytes, fname: str) -> bool:
+def check_header(data: bytes, fname: str, stacklevel: int = 3) -> bool:
     """Whether ``data`` starts with a valid file header; warns (``RecorderWarning``) when not.
-    A header of another format version is a ``ValueError``.
+    A header of another format version is a ``ValueError``. A bad header does not make the
+    frames after it unreadable: :func:`scan_file` reads them on their own.
 
     >>> check_header(file_header(KIND_SEGMENT, 3), "seg-00000003.tcs")
     True
     """
     if len(data) < FILE_HEAD_SIZE:
-        warnings.warn(f"{fname}: file shorter than its header ({len(data)} bytes), skipped",
-                      RecorderWarning, stacklevel=3)
+        warnings.warn(f"{fname}: file shorter than its header ({len(data)} bytes)",
+                      RecorderWarning, stacklevel=stacklevel)
         return False
     magic, version, _kind, _gen = FILE_HEAD.unpack_from(data, 0)
     (crc,) = _U32.unpack_from(data, FILE_HEAD.size)
     if magic != FILE_MAGIC or zlib.crc32(data[:FILE_HEAD.size]) != crc:
-        warnings.warn(f"{fname}: bad file header, skipped", RecorderWarning, stacklevel=3)
+        warnings.warn(f"{fname}: bad file header (magic or CRC); its frames are read on their "
+                      "own", RecorderWarning, stacklevel=stacklevel)
         return False
     if version != VERSION:
         raise ValueError(f"{fname}: recorder format version {version}, this tagcore reads {VERSION}")
