@@ -10,7 +10,8 @@ A tag is a string; ``/`` separates path segments. :func:`normalize_tag` applies,
    NFC again, since case folding can leave a string that is not NFC);
 6. rejections, in this order (codes in brackets): empty result (``empty_tag``), control
    characters (``control_character``) or unpaired surrogates such as JSON's ``"\\ud800"``
-   (``invalid_unicode``, they cannot be written as UTF-8), more than ``max_tag_bytes`` UTF-8 bytes
+   (``invalid_unicode``, they cannot be written as UTF-8), invisible or direction-changing code
+   points (``invisible_character``, unless the policy allows them), more than ``max_tag_bytes`` UTF-8 bytes
    (``tag_too_long``), more than ``max_depth`` segments (``tag_too_deep``). A non-string is
    ``invalid_tag_type``; in a list, a non-list is ``invalid_request_tags`` and one distinct tag
    beyond ``max_tags`` is ``too_many_tags``.
@@ -20,6 +21,19 @@ separators U+2028/U+2029) are looked for in the *raw* input, so ``"a\\tb"`` and 
 both rejected rather than having a tab or newline silently stripped as white space. Only a tag that
 is empty after step 4 (say ``" \\t "``) is reported as ``empty_tag`` instead, since that check
 comes first; it is rejected either way.
+
+Invisible and direction-changing code points make look-alike tags (``customer/ac\\u200bme`` prints
+like ``customer/acme`` but is another node), so by default they are rejected too, wherever they
+are: zero-width U+200B-U+200D, word joiner U+2060, U+FEFF, soft hyphen U+00AD, bidi embeddings and
+overrides U+202A-U+202E, bidi isolates U+2066-U+2069 and tag characters U+E0000-U+E007F.
+``TagPolicy(allow_invisible=True)`` accepts them (controls stay rejected).
+
+>>> normalize_tag("customer/ac\\u200bme")
+Traceback (most recent call last):
+...
+tagcore.tags.TagError: request_tags = 'customer/ac\\u200bme': contains invisible or direction-changing character U+200B (ZERO WIDTH SPACE), which makes look-alike tags
+>>> normalize_tag("customer/ac\\u200bme", TagPolicy(allow_invisible=True)) == "customer/ac\\u200bme"
+True
 
 :func:`normalize_tags` normalizes a request's list, drops duplicates (first-seen order kept) and
 enforces the per-request limit. :func:`tags_from_mapping` turns key/value metadata (OpenAI
@@ -32,6 +46,7 @@ gateway that sees the same few tags over and over pays for a dictionary lookup o
 from __future__ import annotations
 
 import re
+import reprlib
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -51,11 +66,26 @@ __all__ = [
 
 _MISSING: Any = object()
 _SHORT = 40
-_BAD_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
+# invisible or direction-changing code points that make look-alike tags (DESIGN.md "Tags"):
+# zero-width space/non-joiner/joiner, word joiner, BOM / zero-width no-break space, soft hyphen,
+# bidi embeddings and overrides, bidi isolates, and the tag characters
+_INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069\U000e0000-\U000e007f"
+_BAD_CHAR = re.compile(f"[{_CONTROLS}]")
+_BAD_OR_INVISIBLE = re.compile(f"[{_CONTROLS}{_INVISIBLE}]")
+_INVISIBLE_CHAR = re.compile(f"[{_INVISIBLE}]")
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3  # a container nested thousands deep prints as [[[...]]], never RecursionError
+_REPR.maxstring = _REPR.maxother = _SHORT
 
 
 def _shorten(value: object) -> str:
-    text = repr(value)
+    if type(value) is str:
+        text = repr(value)
+    else:
+        text = _REPR.repr(value)  # bounded depth and size; a failing __repr__ is caught
     if len(text) > _SHORT:
         text = text[: _SHORT - 3] + "..."
     return text
@@ -143,6 +173,9 @@ class TagPolicy:
     ``max_tags``: distinct tags per request, after dedup (64). ``case``: ``"keep"`` or ``"lower"``
     (``str.casefold`` after NFC, then NFC again; ``"Straße"`` -> ``"strasse"``). ``on_invalid``:
     ``"raise"`` a :class:`TagError`, or ``"drop"`` the element and report it on the result.
+    ``allow_invisible``: accept invisible and direction-changing code points (zero-width, soft
+    hyphen, BOM, bidi controls, tag characters), which are rejected by default since they make
+    look-alike tags (``invisible_character``).
 
     >>> TagPolicy(case="lower").case
     'lower'
@@ -157,6 +190,7 @@ class TagPolicy:
     max_tags: int = 64
     case: Literal["keep", "lower"] = "keep"
     on_invalid: Literal["raise", "drop"] = "raise"
+    allow_invisible: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_tag_bytes", "max_depth", "max_tags"):
@@ -168,6 +202,10 @@ class TagPolicy:
         if self.on_invalid not in ("raise", "drop"):
             raise ValueError(
                 f"TagPolicy.on_invalid must be 'raise' or 'drop', got {self.on_invalid!r}"
+            )
+        if type(self.allow_invisible) is not bool:
+            raise ValueError(
+                f"TagPolicy.allow_invisible must be True or False, got {self.allow_invisible!r}"
             )
 
 
@@ -243,11 +281,17 @@ def _normalize_uncached(tag: object, policy: TagPolicy) -> str | tuple[str, str]
         text = unicodedata.normalize("NFC", text.casefold())
     if not text:
         return ("empty_tag", "is empty after normalization")
-    bad = _BAD_CHAR.search(tag)
+    bad = (_BAD_CHAR if policy.allow_invisible else _BAD_OR_INVISIBLE).search(tag)
     if bad is not None:
-        c = ord(bad.group())
+        ch = bad.group()
+        c = ord(ch)
         if 0xD800 <= c <= 0xDFFF:
             return ("invalid_unicode", f"contains an unpaired surrogate U+{c:04X}")
+        if _INVISIBLE_CHAR.match(ch):
+            name = unicodedata.name(ch, "TAG CHARACTER")
+            return ("invisible_character",
+                    f"contains invisible or direction-changing character U+{c:04X} ({name}), "
+                    "which makes look-alike tags")
         return ("control_character", f"contains control character U+{c:04X}")
     if len(text) * 4 > policy.max_tag_bytes:
         n = len(text.encode("utf-8"))

@@ -30,6 +30,14 @@ def _is_control(ch: str) -> bool:
     return o <= 0x1F or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029)
 
 
+def _is_invisible(ch: str) -> bool:
+    """DESIGN.md's look-alike code points: zero-width, word joiner, BOM, soft hyphen, bidi
+    controls and isolates, tag characters."""
+    o = ord(ch)
+    return (o in (0x00AD, 0x2060, 0xFEFF) or 0x200B <= o <= 0x200D or 0x202A <= o <= 0x202E
+            or 0x2066 <= o <= 0x2069 or 0xE0000 <= o <= 0xE007F)
+
+
 def _trim(s: str) -> str:
     start, end = 0, len(s)
     while start < end and s[start].isspace():
@@ -64,6 +72,8 @@ def oracle_tag(tag: object, policy: TagPolicy = DEFAULT) -> tuple[str, str | Non
             return None, "invalid_unicode"
         if _is_control(ch):
             return None, "control_character"
+        if _is_invisible(ch) and not policy.allow_invisible:
+            return None, "invisible_character"
     if len(out.encode("utf-8")) > policy.max_tag_bytes:
         return None, "tag_too_long"
     if len(segments) > policy.max_depth:
@@ -312,6 +322,7 @@ def test_drop_reports_and_never_touches_policy():
         "max_tags": 2,
         "case": "keep",
         "on_invalid": "drop",
+        "allow_invisible": False,
     }
     again = normalize_tags(["a"], p)
     assert again.dropped == ()  # reports belong to one result, not to the shared policy
@@ -436,6 +447,7 @@ policies = st.builds(
     max_tags=st.integers(1, 6),
     case=st.sampled_from(["keep", "lower"]),
     on_invalid=st.sampled_from(["raise", "drop"]),
+    allow_invisible=st.booleans(),
 )
 
 

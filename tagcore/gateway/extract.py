@@ -19,6 +19,18 @@ deduplicated and limited as one list (see :mod:`tagcore.tags`):
 
 Header values given as ``bytes`` (ASGI scopes) are decoded as UTF-8.
 
+JSON nested too deeply for the decoder (a body or header of thousands of ``[``) is a
+:class:`~tagcore.tags.TagError` like any other malformed JSON, never a ``RecursionError``.
+
+**Trusted tags.** ``trusted_tags`` are the gateway's own (a key's tags, an operator's routing
+rules): they always survive, whatever the client sends. They are checked first and always raise
+when invalid (``param="trusted_tags"``), even under ``on_invalid="drop"``, and they take their
+places before the client's tags are counted, so the client's tags fill only ``max_tags`` minus
+theirs: under ``"drop"`` 64 client tags cannot push a trusted tag out, and under ``"raise"`` the
+client's tag beyond the limit is the one named. They come last in the result (after the
+client's tags, unless a client tag repeats one). ``default_tags`` keep their older meaning: one
+more source, merged last and limited with the others.
+
 Errors are :class:`~tagcore.tags.TagError` whose ``param`` says where the element came from
 (``"request_tags"``, ``"X-Request-Tags"``, ``"default_tags"``; ``None`` for a body that is not a
 JSON object) and whose ``index`` is the element's position there.
@@ -28,15 +40,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
 from tagcore.tags import (
     DEFAULT_POLICY,
+    DroppedTag,
     NormalizedTags,
     TagError,
     TagPolicy,
+    _cache_for,
     _merge,
+    _normalize_cached,
 )
 
 __all__ = ["HEADER", "extract_tags", "parse_tags_header"]
@@ -46,6 +62,7 @@ _HEADER_LOWER = HEADER.lower()
 _HEADER_BYTES = _HEADER_LOWER.encode()
 
 HeadersLike = Mapping[Any, Any] | Iterable[tuple[Any, Any]]
+_TOO_DEEP = "is JSON nested too deeply to read"
 
 
 def parse_tags_header(value: str | bytes) -> list[str]:
@@ -86,6 +103,10 @@ def parse_tags_header(value: str | bytes) -> list[str]:
                 f"is not a valid JSON array ({exc})",
                 param=HEADER,
                 value=value,
+            ) from None
+        except RecursionError:  # '[[[[...' thousands deep: the decoder's stack guard
+            raise TagError(
+                "invalid_request_tags", _TOO_DEEP, param=HEADER, value=value
             ) from None
         if type(items) is not list:  # e.g. '[1] junk' fails above; keep the check explicit
             raise TagError(
@@ -151,6 +172,8 @@ def _parse_body(body: object) -> dict[str, Any]:
             parsed = json.loads(bytes(body) if isinstance(body, memoryview) else body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise TagError("invalid_body", f"is not valid JSON ({exc})", param=None) from None
+        except RecursionError:
+            raise TagError("invalid_body", _TOO_DEEP, param=None) from None
         if type(parsed) is not dict:
             raise TagError(
                 "invalid_body",
@@ -184,6 +207,8 @@ def extract_tags(
     headers: HeadersLike | None = None,
     default_tags: list[str] | tuple[str, ...] = (),
     policy: TagPolicy | None = None,
+    *,
+    trusted_tags: list[str] | tuple[str, ...] = (),
 ) -> tuple[NormalizedTags, dict[str, Any]]:
     """Take the tags out of a request: ``(tags, forwarded_body)``.
 
@@ -200,6 +225,10 @@ def extract_tags(
     ``tags`` is a :class:`~tagcore.tags.NormalizedTags` (a ``list`` equal to a plain list);
     under ``on_invalid="drop"`` its ``.dropped`` says what was left out and from where.
 
+    ``trusted_tags`` (keyword) are the gateway's own tags, which always survive (see the module
+    docstring): ``extract_tags({"request_tags": [64 tags]}, trusted_tags=["customer/acme"],
+    policy=TagPolicy(on_invalid="drop"))`` keeps ``customer/acme`` and 63 of the client's.
+
     Raises :class:`~tagcore.tags.TagError` (``status_code`` 400, ``.to_openai_error()``) for a
     body that is not a JSON object, a ``request_tags`` that is not a list, an invalid header,
     and under ``on_invalid="raise"`` any invalid tag or too many tags. ``default_tags`` that is
@@ -213,6 +242,11 @@ def extract_tags(
     Traceback (most recent call last):
     ...
     tagcore.tags.TagError: request_tags = 'a,b': must be a list of strings, got str
+    >>> flood = {"request_tags": [f"t{i}" for i in range(64)]}
+    >>> tags, _ = extract_tags(flood, trusted_tags=["customer/acme"],
+    ...                        policy=TagPolicy(on_invalid="drop"))
+    >>> len(tags), tags[-1], tags.dropped[0].value
+    (64, 'customer/acme', 't63')
     """
     if type(body) is dict:
         forwarded = body.copy()
@@ -241,5 +275,56 @@ def extract_tags(
             sources.append((HEADER, header_tags))
     if default_tags:
         sources.append(("default_tags", default_tags))
-    tags = _merge(sources, DEFAULT_POLICY if policy is None else policy)
+    policy = DEFAULT_POLICY if policy is None else policy
+    if trusted_tags:
+        return _merge_trusted(sources, trusted_tags, policy), forwarded
+    tags = _merge(sources, policy)
     return tags, forwarded
+
+
+def _merge_trusted(
+    sources: list[tuple[str, Any]], trusted_tags: Any, policy: TagPolicy
+) -> NormalizedTags:
+    """Like ``_merge``, with ``trusted_tags`` placed first (and raising whatever the policy)."""
+    if not isinstance(trusted_tags, (list, tuple)):
+        raise TypeError(
+            f"trusted_tags must be a list or tuple of strings, got {type(trusted_tags).__name__}"
+        )
+    strict = policy if policy.on_invalid == "raise" else replace(policy, on_invalid="raise")
+    trusted = _merge((("trusted_tags", trusted_tags),), strict)
+    trusted_set = set(trusted)
+    room = policy.max_tags - len(trusted)  # >= 0: _merge raised beyond max_tags
+    cache = _cache_for(policy)
+    raising = policy.on_invalid == "raise"
+    seen: dict[str, None] = {}
+    dropped: list[DroppedTag] = []
+    used = 0
+    for param, elements in sources:
+        for i, tag in enumerate(elements):
+            r = _normalize_cached(tag, policy, cache)
+            if isinstance(r, str):
+                if r in seen:
+                    continue
+                if r in trusted_set:
+                    seen[r] = None  # a client tag equal to a trusted one takes no room
+                    continue
+                if used < room:
+                    seen[r] = None
+                    used += 1
+                    continue
+                code = "too_many_tags"
+                reason = (
+                    f"more than {policy.max_tags} distinct tags, the limit per request "
+                    f"({len(trusted)} of them the gateway's own)"
+                )
+            else:
+                code, reason = r
+            if raising:
+                raise TagError(code, reason, param=param, index=i, value=tag)
+            dropped.append(DroppedTag(i, tag, code, reason, param))
+    for t in trusted:
+        seen.setdefault(t, None)
+    out = NormalizedTags(seen)
+    if dropped:
+        out.dropped = tuple(dropped)
+    return out

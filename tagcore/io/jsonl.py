@@ -32,7 +32,8 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
     """Read a JSONL file (one JSON object per line, native columns) into a :class:`RequestLog`.
 
     Errors name the file, the 1-based line and the column; ``on_error="skip"`` leaves bad lines
-    out and counts them (``dropped_rows``, ``problems``). ``.gz`` files are decompressed.
+    out and counts them (``dropped_rows``, ``problems``). ``.gz`` files are decompressed. A line
+    nested too deeply to decode is a bad line (column ``(json)``), never a ``RecursionError``.
 
     >>> import io
     >>> f = io.BytesIO(b'{"ts": "2026-01-01T00:00:00", "model": "m", "prompt_tokens": 3, '
@@ -59,6 +60,11 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
             continue
         try:
             obj = loads(raw)
+        except RecursionError:  # thousands of '[' or '{': the decoder's stack guard
+            if on_error == "raise":
+                raise _error(name, "(json)", _TOO_DEEP, row=len(recs), line=lineno) from None
+            pre_bad[len(recs)] = ("(json)", _TOO_DEEP)
+            obj = {}
         except (ValueError, UnicodeDecodeError) as exc:
             msg = getattr(exc, "msg", None) or str(exc)
             hint = "; truncated line?" if lineno >= last - 1 else ""
@@ -92,8 +98,41 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
     def where(row: int) -> tuple[str, int | None]:
         return f"line {lines[row]}", lines[row]
 
-    return _from_objects(get, len(recs), present, name, where, policy=policy,
-                         on_error=on_error, trie=trie, pre_bad=pre_bad)
+    try:
+        return _from_objects(get, len(recs), present, name, where, policy=policy,
+                             on_error=on_error, trie=trie, pre_bad=pre_bad)
+    except RecursionError:
+        pass
+    # a value nested nearly as deep as the decoder allows overflowed the stack further on (in
+    # printing it for an error, say): such rows are bad, "(json)" nested too deeply; again
+    for row, r in enumerate(recs):
+        if any(_deeper_than(r.get(key), _MAX_DEPTH) for key in present.values()):
+            pre_bad[row] = ("(json)", _TOO_DEEP)
+            recs[row] = {}
+    try:
+        return _from_objects(get, len(recs), present, name, where, policy=policy,
+                             on_error=on_error, trie=trie, pre_bad=pre_bad)
+    except RecursionError:  # called from a stack already nearly full
+        raise _error(name, "(json)", _TOO_DEEP) from None
+
+
+_MAX_DEPTH = 64  # levels of a value a row may nest once it overflowed the stack
+_TOO_DEEP = "JSON nested too deeply"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels in ``value`` (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if type(v) is dict:
+            v = list(v.values())
+        elif type(v) is not list:
+            continue
+        if d >= limit:
+            return True
+        stack.extend((x, d + 1) for x in v if type(x) in (list, dict))
+    return False
 
 
 def _write_jsonl_lines(fh: IO[bytes], log: RequestLog) -> None:
