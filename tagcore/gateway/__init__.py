@@ -4,9 +4,11 @@
   tags out of a request body and the ``X-Request-Tags`` header;
 * :class:`Recorder`, :func:`read_recorded`, :class:`RecorderWarning` (:mod:`.recorder`, over
   the on-disk format of :mod:`.segments`): record finished requests in microseconds, crash-safe;
-* :class:`Budgets`, :class:`BudgetExceeded` (:mod:`.budgets`): refuse a request whose tags are
-  over their limits;
-* :class:`TagcoreProxy`, :class:`UpstreamStreamError`, :data:`DEFAULT_PATHS` (:mod:`.proxy`):
+* :class:`Budgets`, :class:`BudgetExceeded`, :class:`Reservation`, :class:`BudgetRuleError`,
+  :class:`UnpricedModel`, :class:`TooManyCounters` (:mod:`.budgets`): refuse a request whose
+  tags are over their limits, holding its estimate while it runs;
+* :class:`TagcoreProxy`, :class:`UpstreamStreamError`, :class:`RequestRefused`,
+  :func:`canonical_path`, :data:`DEFAULT_PATHS`, :data:`DEFAULT_PASSTHROUGH` (:mod:`.proxy`):
   the OpenAI-compatible ASGI proxy that does all of the above (loaded on first use).
 
 Importing this package loads neither pandas nor pyarrow: a gateway worker starts fast. Reports
@@ -25,12 +27,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tagcore.gateway.budgets import BudgetExceeded, Budgets
+from tagcore.gateway.budgets import (
+    BudgetExceeded,
+    BudgetRuleError,
+    Budgets,
+    Reservation,
+    TooManyCounters,
+    UnpricedModel,
+)
 from tagcore.gateway.extract import HEADER, extract_tags, parse_tags_header
 from tagcore.gateway.recorder import Recorder, RecorderWarning, read_recorded
 
 if TYPE_CHECKING:
-    from tagcore.gateway.proxy import DEFAULT_PATHS, TagcoreProxy, UpstreamStreamError
+    from tagcore.gateway.proxy import (
+        DEFAULT_PASSTHROUGH,
+        DEFAULT_PATHS,
+        RequestRefused,
+        TagcoreProxy,
+        UpstreamStreamError,
+        canonical_path,
+    )
 
 __all__ = [
     "HEADER",
@@ -41,12 +57,26 @@ __all__ = [
     "read_recorded",
     "Budgets",
     "BudgetExceeded",
+    "BudgetRuleError",
+    "Reservation",
+    "TooManyCounters",
+    "UnpricedModel",
     "TagcoreProxy",
     "UpstreamStreamError",
+    "RequestRefused",
+    "canonical_path",
     "DEFAULT_PATHS",
+    "DEFAULT_PASSTHROUGH",
 ]
 
-_LAZY = {"TagcoreProxy", "UpstreamStreamError", "DEFAULT_PATHS"}  # asyncio costs ~30 ms
+_LAZY = {  # asyncio costs ~30 ms
+    "TagcoreProxy",
+    "UpstreamStreamError",
+    "RequestRefused",
+    "canonical_path",
+    "DEFAULT_PATHS",
+    "DEFAULT_PASSTHROUGH",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,8 @@ A rule is a dict:
 * the window, **rolling** or **calendar**:
 
   - ``"window": "<n><unit>"`` with unit ``s``, ``min`` (or ``T``), ``h``, ``D``, ``W`` (7 days)
-    is a **rolling** window: spend in the last n units;
+    is a **rolling** window: spend in the last n units (at most 100 years). Units are
+    case-sensitive, as in pandas: ``"1d"``, ``"1H"``, ``"1w"`` are refused with a hint;
   - ``"period": "1D" | "1W" | "1MS" | "1YS"`` (or ``"window"`` with ``"calendar": True``) is a
     **calendar** period: day, week starting Monday, month, year, in the rule's time zone
     (``"tz"``, default the ``tz`` of :class:`Budgets`), DST-correct via :mod:`zoneinfo`, with
@@ -39,7 +40,12 @@ A rule is a dict:
     start of each period. ``"window": "1MS"`` / ``"1YS"`` are calendar
     periods without further ado (a month has no fixed length).
 
-* optional ``"resolution"`` (rolling only, default window / 60), ``"tz"``, ``"name"``.
+* optional ``"resolution"`` (rolling only, default window / 60), ``"tz"``, ``"name"`` (a
+  string).
+
+A rule that cannot be used raises :class:`BudgetRuleError` when :class:`Budgets` is made,
+naming the rule (index and match), the field and the reason; so does a ``rules`` that is not a
+list of dicts (``None``, one dict, a string).
 
 Semantics
 ---------
@@ -61,27 +67,66 @@ Semantics
 * **Restart**: ``Budgets(rules, recorder=rec)`` rebuilds the counters from ``rec``'s data (a
   Recorder on a folder loads its history) for the longest window or current period, in the same
   step as it subscribes to new records, so no request is counted twice or missed.
-* Requests the recorder could not price count with cost 0 (see ``unpriced`` in the log).
+* **Reservations**: ``check(..., reserve=True)`` returns a :class:`Reservation` that holds
+  each counter's need (the estimate, at least one unit) until the request is settled
+  (``record(..., reservation=r)``, or a ``Recorder.record`` inside ``with
+  budgets.settling(r):``), released (``r.release()``, ``with r:``) or expired
+  (``reservation_ttl``, default 900 s). A check refuses when ``spent + reserved + need >
+  limit``, so concurrent requests cannot all pass on the same headroom.
+  :class:`~tagcore.gateway.TagcoreProxy` reserves, settles and releases by itself.
+
+  **Overshoot bound.** Say request *k* is the last one admitted to a counter, and *F* is the set
+  of requests in flight when it was admitted (*k* included). Admitting it needed ``S + R +
+  e_k <= limit``, where ``S`` is the settled spend and ``R`` the estimates that *F* held. Each
+  request *i* then settles at its actual cost ``a_i`` instead of ``e_i``, so the final spend is
+  ``S + sum(a_i) = S + R + e_k + sum(a_i - e_i) <= limit + sum over F of max(0, a_i - e_i)``.
+  The overshoot is bounded by the under-estimates of the requests in flight together, never by
+  how many clients race: zero with estimates that never fall short (say ``max_tokens`` priced
+  at the output rate), and without reservations (or with zero estimates) at most the full cost
+  of the requests in flight, as before.
+* **Unpriced models** (cost rules only): a ``check(..., model=...)`` for a model the price
+  table (``prices=``, else the recorder's) cannot price raises :class:`UnpricedModel` (a 400)
+  by default, ``unpriced="refuse"``: such a request would otherwise count as free against the
+  budget (fail open). ``unpriced=<dollars>`` admits it with at least that estimate, and a
+  record the recorder marks ``unpriced`` (unknown model or unknown usage) then counts that
+  amount instead of 0, live and when rebuilt from the log. A record that settles a reservation
+  counts at least the reservation's cost estimate when it is unpriced, in both modes.
+  ``check`` without ``model`` does not look at prices.
+* **Bounded counters**: glob rules make one counter per matching node, so tags a client
+  controls could make unbounded counters. At most ``max_counters`` (default 100,000, about
+  1.5 KB each) are kept: when a check needs a new one beyond that, idle counters (nothing spent
+  in their window, nothing reserved: a fresh counter says the same) are evicted, and if none is
+  idle the check raises :class:`TooManyCounters` (a 503 with ``retry-after``). Accrual never
+  refuses: a request that was admitted is always counted. ``evicted`` counts evictions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
+import heapq
 import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from tagcore import _calendar
-from tagcore.coerce import I64_MAX, dollars_to_nanos, parse_usage, time_to_nanos, to_decimal
-from tagcore.errors import TagcoreError
+from tagcore.coerce import (
+    I64_MAX,
+    dollars_to_nanos,
+    parse_usage,
+    time_to_nanos,
+    to_count,
+    to_decimal,
+)
+from tagcore.errors import CoerceError, TagcoreError
 from tagcore.gateway.recorder import Recorder, _nonneg_nanos
 from tagcore.tags import DEFAULT_POLICY, NormalizedTags, TagError, TagPolicy, normalize_tags
 from tagcore.tags import normalize_tag as _normalize_tag
@@ -92,20 +137,27 @@ if TYPE_CHECKING:
 
     from tagcore.log import RequestLog
 
-__all__ = ["BudgetExceeded", "Budgets"]
+__all__ = ["BudgetExceeded", "BudgetRuleError", "Budgets", "Reservation", "TooManyCounters",
+           "UnpricedModel"]
 
 _NS = 10**9
 _NANOS_PER_DOLLAR = 10**9  # tagcore.log.NANOS_PER_DOLLAR, without importing the log
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-_ROLLING_UNITS = {"s": _NS, "S": _NS, "min": 60 * _NS, "T": 60 * _NS, "h": 3600 * _NS,
-                  "H": 3600 * _NS, "D": 86400 * _NS, "d": 86400 * _NS, "W": 7 * 86400 * _NS,
-                  "w": 7 * 86400 * _NS}
-_CALENDAR_UNITS = {"D": "D", "d": "D", "W": "W", "w": "W", "MS": "MS", "YS": "YS"}
+# units are case-sensitive, as in pandas: "1d", "1H", "1S", "1w" are refused with a hint
+_ROLLING_UNITS = {"s": _NS, "min": 60 * _NS, "T": 60 * _NS, "h": 3600 * _NS, "D": 86400 * _NS,
+                  "W": 7 * 86400 * _NS}
+_CALENDAR_UNITS = {"D": "D", "W": "W", "MS": "MS", "YS": "YS"}
+_UNIT_HINTS = {"d": "D", "w": "W", "H": "h", "S": "s", "ms": "MS", "ys": "YS", "Min": "min",
+               "MIN": "min", "t": "T", "M": "MS", "m": "MS", "ME": "MS", "Y": "YS", "y": "YS",
+               "YE": "YS", "A": "YS", "AS": "YS"}
 _DURATION = re.compile(r"^\s*(\d+)\s*([A-Za-z]+)\s*$")
 _METRICS = ("cost", "total_tokens", "requests")
 _KEYS = {"match", "limit", "window", "period", "calendar", "metric", "tz", "resolution", "name"}
 _EXACT, _SUBTREE, _GLOB, _EXACT_GLOB = range(4)
-_CACHE_MAX = 65536
+_CACHE_MAX = 16384  # cached tag sets (tag tuple -> counters); cleared when full
+_CACHE_MAX_CHARS = 1024  # a longer tag set is resolved each time, never cached (bounded memory)
+_MAX_COUNTERS = 100_000  # default cap on glob counters (about 1.5 KB each)
+_UNPRICED = ("refuse",)
 
 
 class BudgetExceeded(TagcoreError):
@@ -116,7 +168,9 @@ class BudgetExceeded(TagcoreError):
     ``estimate`` (same unit), ``window`` (as written), ``calendar`` (bool), ``resets_at``
     (a tz-aware UTC :class:`datetime.datetime` when the counter next goes down, or None; the
     message gives it to the nanosecond), ``retry_after``
-    (seconds until the request would fit, or None if it never will), ``status_code`` (429).
+    (seconds until the request would fit, or None if it never will), ``reserved`` (what
+    requests in flight hold on the counter, same unit; see :class:`Reservation`),
+    ``status_code`` (429).
 
     >>> err = BudgetExceeded({"match": "team/a", "limit": 5.0, "window": "1h"}, 0, "team/a",
     ...                      "cost", 5.0, 5.2, 0.0, "1h", False, None, None)
@@ -128,8 +182,10 @@ class BudgetExceeded(TagcoreError):
 
     def __init__(self, rule: Mapping[str, Any], rule_index: int, node: str, metric: str,
                  limit: float, spent: float, estimate: float, window: str, calendar: bool,
-                 resets_at: _dt.datetime | int | None, retry_after: float | None) -> None:
+                 resets_at: _dt.datetime | int | None, retry_after: float | None,
+                 reserved: float = 0) -> None:
         self.rule = dict(rule)
+        self.reserved = reserved
         self.rule_index = rule_index
         self.node = node
         self.metric = metric
@@ -153,7 +209,11 @@ class BudgetExceeded(TagcoreError):
             amount = f"{self.spent:,} of {self.limit:,} {unit}"
         when = (f"this {self.window} period" if self.calendar
                 else f"in the last {self.window}")
-        msg = (f"budget exceeded for {self.node!r}: {amount} spent {when} "
+        held = ""
+        if self.reserved:
+            held = (f" (+ ${self.reserved:.10g}" if self.metric == "cost"
+                    else f" (+ {self.reserved:,}") + " reserved by requests in flight)"
+        msg = (f"budget exceeded for {self.node!r}: {amount} spent {when}{held} "
                f"(rule {self.rule_index}: {self.rule.get('match')!r})")
         if self._resets_ns is not None:
             msg += f"; resets at {_isoformat(self._resets_ns)}"
@@ -162,7 +222,7 @@ class BudgetExceeded(TagcoreError):
     def __reduce__(self):
         return (BudgetExceeded, (self.rule, self.rule_index, self.node, self.metric, self.limit,
                                  self.spent, self.estimate, self.window, self.calendar,
-                                 self._resets_ns, self.retry_after))
+                                 self._resets_ns, self.retry_after, self.reserved))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -186,25 +246,148 @@ class BudgetExceeded(TagcoreError):
                           "code": "budget_exceeded"}}
 
 
+class BudgetRuleError(TagcoreError, ValueError, TypeError):
+    """A budget rule (or the rule list) that cannot be used: names the rule, the field and why.
+
+    Attributes: ``rule_index`` (None for the list itself), ``field`` (``"match"``,
+    ``"window"``, ...; ``"rules"`` for the list), ``reason``. Subclasses ``ValueError`` and
+    ``TypeError``, what these errors were before.
+
+    >>> Budgets([{"match": "a", "limit": 1, "window": "1d"}])
+    Traceback (most recent call last):
+    ...
+    tagcore.gateway.budgets.BudgetRuleError: rule 0 ('a'), field 'window': unknown unit 'd' in '1d' (units are case-sensitive: did you mean '1D'?); rolling units: s, min, h, D, W; calendar: D, W, MS, YS
+    >>> Budgets(None)
+    Traceback (most recent call last):
+    ...
+    tagcore.gateway.budgets.BudgetRuleError: rules: expected a list of rule dicts, got None
+    """
+
+    def __init__(self, rule_index: int | None, field: str, reason: str,
+                 match: Any = None) -> None:
+        self.rule_index, self.field, self.reason = rule_index, field, reason
+        if rule_index is None:
+            text = f"{field}: {reason}"
+        elif isinstance(match, str):
+            text = f"rule {rule_index} ({_short(match)}), field {field!r}: {reason}"
+        else:
+            text = f"rule {rule_index}, field {field!r}: {reason}"
+        super().__init__(text)
+
+    def __reduce__(self):
+        return (_rule_error, (self.rule_index, self.field, self.reason, str(self)))
+
+
+def _rule_error(index: int | None, field: str, reason: str, text: str) -> BudgetRuleError:
+    err = BudgetRuleError(index, field, reason)
+    err.args = (text,)
+    return err
+
+
+class UnpricedModel(TagcoreError, ValueError):
+    """A request for a model the price table cannot price, under a cost budget that would then
+    count it as free (HTTP 400; see ``unpriced`` in :class:`Budgets`).
+
+    Attributes: ``model``, ``rule_index``, ``node``, ``status_code`` (400), ``param``
+    (``"model"``), ``code`` (``"model_not_priced"``).
+
+    >>> err = UnpricedModel("my-model", 0, "customer/acme")
+    >>> err.status_code, err.to_openai_error()["error"]["code"]
+    (400, 'model_not_priced')
+    """
+
+    status_code = 400
+    param = "model"
+    code = "model_not_priced"
+
+    def __init__(self, model: str | None, rule_index: int, node: str) -> None:
+        self.model, self.rule_index, self.node = model, rule_index, node
+        super().__init__(
+            f"model: {model!r} has no price in the gateway's price table, and the cost budget of "
+            f"rule {rule_index} applies to {node!r}; refused rather than counted as free "
+            f"(Budgets(unpriced=<dollars>) counts such requests with an estimate)")
+
+    def __reduce__(self):
+        return (UnpricedModel, (self.model, self.rule_index, self.node))
+
+    def to_openai_error(self) -> dict[str, dict[str, Any]]:
+        """The JSON body of the 400 response, in OpenAI's error format.
+
+        >>> UnpricedModel("m", 0, "a").to_openai_error()["error"]["param"]
+        'model'
+        """
+        return {"error": {"message": str(self), "type": "invalid_request_error",
+                          "param": self.param, "code": self.code}}
+
+
+class TooManyCounters(TagcoreError, RuntimeError):
+    """A request that would start a new glob budget counter when ``max_counters`` are live and
+    none is idle (HTTP 503, ``retry-after: 1``): refused rather than grow without bound.
+
+    >>> err = TooManyCounters(0, "customer/x", 10)
+    >>> err.status_code, err.to_openai_error()["error"]["code"], err.headers
+    (503, 'budget_counters_full', {'retry-after': '1'})
+    """
+
+    status_code = 503
+    headers = {"retry-after": "1"}
+
+    def __init__(self, rule_index: int, node: str, limit: int) -> None:
+        self.rule_index, self.node, self.limit = rule_index, node, limit
+        super().__init__(
+            f"max_counters: {limit} budget counters are live and none is idle, so no counter "
+            f"can start for {node!r} (rule {rule_index}); refused")
+
+    def __reduce__(self):
+        return (TooManyCounters, (self.rule_index, self.node, self.limit))
+
+    def to_openai_error(self) -> dict[str, dict[str, Any]]:
+        """The JSON body of the 503 response, in OpenAI's error format.
+
+        >>> TooManyCounters(0, "a", 1).to_openai_error()["error"]["type"]
+        'server_error'
+        """
+        return {"error": {"message": str(self), "type": "server_error", "param": None,
+                          "code": "budget_counters_full"}}
+
+
 # ------------------------------------------------------------------------------------------------
 # rules
 
 
-def _duration(text: Any, what: str) -> tuple[int, str]:
+_MAX_SPAN = 100 * 366 * 86400 * _NS  # a rolling window longer than a century is a typo
+
+
+def _duration(text: Any, index: int, field: str, match: Any) -> tuple[int, str]:
+    def bad(reason: str) -> BudgetRuleError:
+        return BudgetRuleError(index, field, reason, match)
+
     if not isinstance(text, str):
-        raise ValueError(f"{what}: expected a string like '7D', '1h' or '1MS', got {text!r}")
+        raise bad(f"expected a string like '7D', '1h' or '1MS', got {_short(text)}")
     m = _DURATION.match(text)
     if m is None:
-        raise ValueError(f"{what}: cannot read {text!r}; expected '<n><unit>', e.g. '7D', "
-                         f"'1h', '30min', '1MS'")
-    n, unit = int(m.group(1)), m.group(2)
+        raise bad(f"cannot read {_short(text)}; expected '<n><unit>', e.g. '7D', '1h', "
+                  "'30min', '1MS'")
+    digits, unit = m.group(1), m.group(2)
+    n = int(digits) if len(digits) <= 12 else 10**12
     if n < 1:
-        raise ValueError(f"{what}: {text!r} must be at least 1 unit")
+        raise bad(f"{text!r} must be at least 1 unit")
     if unit not in _ROLLING_UNITS and unit not in _CALENDAR_UNITS:
-        hint = " (use '1MS' for calendar months)" if unit in ("M", "m", "ME") else ""
-        raise ValueError(f"{what}: unknown unit {unit!r} in {text!r}{hint}; rolling units: s, "
-                         f"min, h, D, W; calendar: D, W, MS, YS")
+        fix = _UNIT_HINTS.get(unit)
+        hint = ""
+        if fix is not None:
+            hint = f" (units are case-sensitive: did you mean '{digits}{fix}'?)"
+            if unit in ("M", "m", "ME", "Y", "y", "YE", "A", "AS"):
+                hint = f" (calendar months and years are '1MS' and '1YS': did you mean '1{fix}'?)"
+        raise bad(f"unknown unit {unit!r} in {text!r}{hint}; rolling units: s, min, h, D, W; "
+                  "calendar: D, W, MS, YS")
     return n, unit
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, type(None))) else \
+        f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _zone(tz: Any) -> ZoneInfo:
@@ -218,22 +401,30 @@ class _Rule:
 
     def __init__(self, index: int, spec: Mapping[str, Any], tz: ZoneInfo, policy: TagPolicy):
         if not isinstance(spec, Mapping):
-            raise TypeError(f"rule {index}: expected a dict, got {type(spec).__name__}")
-        unknown = set(spec) - _KEYS
+            raise BudgetRuleError(index, "rule", f"expected a dict, got {_short(spec)}")
+        match = spec.get("match")
+
+        def bad(field: str, reason: str) -> BudgetRuleError:
+            return BudgetRuleError(index, field, reason, match)
+
+        unknown = [k for k in spec if k not in _KEYS]
         if unknown:
-            raise ValueError(f"rule {index}: unknown keys {sorted(unknown)}; allowed {sorted(_KEYS)}")
+            raise bad("rule", f"unknown keys {sorted(map(str, unknown))}; allowed "
+                              f"{sorted(_KEYS)}")
         self.index = index
         self.spec = dict(spec)
-        self.name = spec.get("name")
-        match = spec.get("match")
+        name = spec.get("name")
+        if name is not None and not isinstance(name, str):
+            raise bad("name", f"expected a string, got {_short(name)}")
+        self.name = name
         if not isinstance(match, str):
-            raise ValueError(f"rule {index}: 'match' must be a tag path or glob, got {match!r}")
+            raise bad("match", f"expected a tag path or glob, got {_short(match)}")
         self.match = match
         exact = match.startswith("=")
         try:
             path = _normalize_tag(match[1:] if exact else match, policy)
         except TagError as exc:
-            raise ValueError(f"rule {index}: bad 'match' {match!r}: {exc.reason}") from None
+            raise bad("match", f"bad 'match' {_short(match)}: {exc.reason}") from None
         segs = path.split("/")
         is_glob = any("*" in s or "?" in s for s in segs)
         self.kind = (_EXACT_GLOB if exact else _GLOB) if is_glob else (_EXACT if exact else _SUBTREE)
@@ -241,54 +432,68 @@ class _Rule:
         self.pattern = _Pattern(path) if is_glob else None  # TagTrie.match's semantics
         self.first = None if ("*" in segs[0] or "?" in segs[0]) else segs[0]
         metric = spec.get("metric", "cost")
-        if metric not in _METRICS:
-            raise ValueError(f"rule {index}: metric must be one of {_METRICS}, got {metric!r}")
+        if not isinstance(metric, str) or metric not in _METRICS:
+            raise bad("metric", f"must be one of {_METRICS}, got {_short(metric)}")
         self.metric = metric
         self.metric_code = _METRICS.index(metric)
         limit = spec.get("limit")
         if isinstance(limit, bool) or not isinstance(limit, (int, float, str)) and \
                 not hasattr(limit, "as_tuple"):
-            raise ValueError(f"rule {index}: 'limit' must be a number, got {limit!r}")
+            raise bad("limit", f"must be a number, got {_short(limit)}")
         if metric == "cost":
             try:
-                self.limit = dollars_to_nanos(limit)
-            except ValueError as exc:
-                raise ValueError(f"rule {index}: 'limit': {exc}") from None
+                self.limit = dollars_to_nanos(limit, "limit")
+            except (ValueError, ArithmeticError) as exc:
+                raise bad("limit", getattr(exc, "reason", str(exc))) from None
         else:
             try:
                 d = to_decimal(limit, "limit")
-            except ValueError as exc:
-                raise ValueError(f"rule {index}: 'limit': {exc}") from None
-            if d != d.to_integral_value() or abs(d) > I64_MAX:
-                raise ValueError(f"rule {index}: a {metric} limit must be a whole number "
-                                 f"below 2**63, got {limit!r}")
+                whole = d.is_finite() and d == d.to_integral_value() and abs(d) <= I64_MAX
+            except (ValueError, ArithmeticError) as exc:
+                raise bad("limit", getattr(exc, "reason", str(exc))) from None
+            if not whole:
+                raise bad("limit", f"a {metric} limit must be a whole number below 2**63, got "
+                                   f"{_short(limit)}")
             self.limit = int(d)
         if self.limit < 0:
-            raise ValueError(f"rule {index}: 'limit' must be >= 0, got {limit!r}")
+            raise bad("limit", f"must be >= 0, got {_short(limit)}")
         if ("window" in spec) == ("period" in spec):
-            raise ValueError(f"rule {index}: give exactly one of 'window' (rolling, or with "
-                             f"'calendar': True) and 'period' (calendar)")
-        text = spec.get("window", spec.get("period"))
-        n, unit = _duration(text, f"rule {index}: window")
-        calendar = "period" in spec or bool(spec.get("calendar", False)) or unit in ("MS", "YS")
+            raise bad("window", "give exactly one of 'window' (rolling, or with 'calendar': "
+                                "True) and 'period' (calendar)")
+        field = "window" if "window" in spec else "period"
+        text = spec[field]
+        n, unit = _duration(text, index, field, match)
+        cal = spec.get("calendar", False)
+        if type(cal) is not bool:
+            raise bad("calendar", f"expected True or False, got {_short(cal)}")
+        calendar = field == "period" or cal or unit in ("MS", "YS")
         self.window = text.strip()
         self.calendar = calendar
-        self.tz = _zone(spec["tz"]) if "tz" in spec else tz
+        if "tz" in spec:
+            try:
+                self.tz = _zone(spec["tz"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise bad("tz", f"unknown time zone {_short(spec['tz'])} ({exc})") from None
+        else:
+            self.tz = tz
         self.span = self.res = 0
         self.unit = ""
         if calendar:
             if unit not in _CALENDAR_UNITS or n != 1:
-                raise ValueError(f"rule {index}: calendar periods are '1D', '1W', '1MS' or "
-                                 f"'1YS', got {text!r}")
+                raise bad(field, f"calendar periods are '1D', '1W', '1MS' or '1YS', got "
+                                 f"{text!r}")
             self.unit = _CALENDAR_UNITS[unit]
             if "resolution" in spec:
-                raise ValueError(f"rule {index}: 'resolution' applies to rolling windows only")
+                raise bad("resolution", "'resolution' applies to rolling windows only")
         else:
             self.span = n * _ROLLING_UNITS[unit]
+            if self.span > _MAX_SPAN:
+                raise bad(field, f"{text!r} is longer than 100 years")
             if "resolution" in spec:
-                rn, ru = _duration(spec["resolution"], f"rule {index}: resolution")
+                rn, ru = _duration(spec["resolution"], index, "resolution", match)
                 if ru not in _ROLLING_UNITS:
-                    raise ValueError(f"rule {index}: resolution must be a duration")
+                    raise bad("resolution", f"resolution must be a duration, got "
+                                            f"{spec['resolution']!r}")
                 self.res = min(rn * _ROLLING_UNITS[ru], self.span)
             else:
                 self.res = max(self.span // 60, 1)
@@ -335,12 +540,13 @@ class _Rule:
 
 
 class _Rolling:
-    __slots__ = ("rule", "node", "buckets", "total")
+    __slots__ = ("rule", "node", "buckets", "total", "reserved")
 
     def __init__(self, rule: _Rule, node: str) -> None:
         self.rule, self.node = rule, node
         self.buckets: deque[list[int]] = deque()
         self.total = 0
+        self.reserved = 0  # what open reservations hold on this counter
 
     def spent(self, now: int) -> int:
         r = self.rule
@@ -403,12 +609,13 @@ class _Rolling:
 
 
 class _Calendar:
-    __slots__ = ("rule", "node", "start", "end", "total")
+    __slots__ = ("rule", "node", "start", "end", "total", "reserved")
 
     def __init__(self, rule: _Rule, node: str) -> None:
         self.rule, self.node = rule, node
         self.start = self.end = -(2**62)
         self.total = 0
+        self.reserved = 0
 
     def spent(self, now: int) -> int:
         if now >= self.end:
@@ -462,6 +669,82 @@ def _isoformat(ns: int) -> str:
     return text
 
 
+class Reservation:
+    """What one request holds on its budget counters between :meth:`Budgets.check` and the
+    accrual of what it really cost: ``Budgets.check(..., reserve=True)`` returns one.
+
+    While it is open, every counter the request touches counts its estimate (``need``: the
+    estimate, or one unit without one) as if spent, so concurrent checks see it and cannot all
+    pass on the same headroom. It closes exactly once, whichever comes first:
+
+    * **settled** by ``Budgets.record(..., reservation=r)``, or by a ``Recorder.record`` made
+      inside ``with budgets.settling(r):`` (what :class:`~tagcore.gateway.TagcoreProxy` does):
+      the hold is released in the same locked step as the real spend accrues;
+    * **released** by :meth:`release` (or leaving ``with r:``): the request failed, nothing to
+      count;
+    * **expired** after its ``ttl`` (seconds, monotonic clock): a caller that forgot it.
+
+    Attributes: ``cost_nanos`` and ``tokens`` (the estimates held, for cost and token rules),
+    ``is_open``.
+
+    >>> b = Budgets([{"match": "a", "limit": 1.0, "window": "1h"}])
+    >>> r = b.check(["a"], estimated_cost=0.6, now=0, reserve=True)
+    >>> b.check(["a"], estimated_cost=0.6, now=0)       # the first request's 0.6 is held
+    Traceback (most recent call last):
+    ...
+    tagcore.gateway.budgets.BudgetExceeded: budget exceeded for 'a': $0 of $1 spent in the last 1h (+ $0.6 reserved by requests in flight) (rule 0: 'a')
+    >>> b.record(["a"], cost=0.25, ts=0, reservation=r)  # settled: 0.25 spent, 0.6 released
+    >>> r.is_open, b.check(["a"], estimated_cost=0.75, now=0)
+    (False, None)
+    """
+
+    __slots__ = ("_budgets", "_held", "cost_nanos", "tokens", "expires")
+
+    def __init__(self, budgets: Budgets, held: list[tuple[_Rolling | _Calendar, int]],
+                 cost_nanos: int, tokens: int, expires: int | None) -> None:
+        self._budgets = budgets
+        self._held: list[tuple[_Rolling | _Calendar, int]] | None = held
+        self.cost_nanos = cost_nanos
+        self.tokens = tokens
+        self.expires = expires  # time.monotonic_ns() deadline, or None
+
+    @property
+    def is_open(self) -> bool:
+        """True until the reservation is settled, released or expired."""
+        return self._held is not None
+
+    def release(self) -> None:
+        """Give the held amounts back (idempotent); nothing is counted.
+
+        >>> b = Budgets([{"match": "a", "limit": 1, "metric": "requests", "window": "1h"}])
+        >>> r = b.check(["a"], now=0, reserve=True); r.release(); r.release()
+        >>> b.check(["a"], now=0, reserve=True).is_open
+        True
+        """
+        with self._budgets._lock:
+            self._close()
+
+    def _close(self) -> None:  # under the budgets' lock
+        held, self._held = self._held, None
+        if held:
+            for c, amount in held:
+                c.reserved -= amount
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "open" if self._held is not None else "closed"
+        return (f"Reservation({state}, {len(self._held or ())} counters, "
+                f"cost_nanos={self.cost_nanos}, tokens={self.tokens})")
+
+
+_DEFAULT: Any = object()
+
+
 class Budgets:
     """Spending limits on tags, checked before a request and accrued after it.
 
@@ -469,6 +752,12 @@ class Budgets:
     :class:`~tagcore.gateway.recorder.Recorder` to accrue from (every ``record`` counts) and to rebuild
     the counters from at start. ``tz``: default time zone of calendar periods. ``policy``: the
     tag policy (always applied as ``on_invalid="raise"``). ``now``: the time of the rebuild.
+    ``prices``: the :class:`~tagcore.prices.PriceTable` that says which models can be priced
+    (default: the recorder's). ``unpriced``: what a cost rule does with a request whose model
+    cannot be priced, ``"refuse"`` (default, :class:`UnpricedModel`) or a number of dollars to
+    count it with. ``max_counters``: the most glob counters kept (idle ones are evicted first,
+    then :class:`TooManyCounters`). ``reservation_ttl``: seconds before a forgotten
+    :class:`Reservation` expires (``None``: never).
 
     >>> b = Budgets([{"match": "team/search", "limit": 2, "metric": "requests", "window": "1h"}])
     >>> for _ in range(2):
@@ -482,12 +771,41 @@ class Budgets:
 
     def __init__(self, rules: Iterable[Mapping[str, Any]], recorder: Recorder | None = None,
                  tz: str | ZoneInfo = "UTC", policy: TagPolicy | None = None,
-                 now: Any = None) -> None:
-        if isinstance(rules, Mapping):
-            raise TypeError("rules: expected a list of rule dicts, got one dict")
+                 now: Any = None, *, prices: Any = None, unpriced: str | float = "refuse",
+                 max_counters: int = _MAX_COUNTERS,
+                 reservation_ttl: float | None = 900.0) -> None:
+        if rules is None or isinstance(rules, (str, bytes, Mapping)) or \
+                not isinstance(rules, Iterable):
+            got = "one dict" if isinstance(rules, Mapping) else _short(rules)
+            raise BudgetRuleError(None, "rules", f"expected a list of rule dicts, got {got}")
         self.tz = _zone(tz)
         self.policy = dataclasses.replace(policy or DEFAULT_POLICY, on_invalid="raise")
         self.rules = [_Rule(i, spec, self.tz, self.policy) for i, spec in enumerate(rules)]
+        if prices is not None and not callable(getattr(prices, "resolve", None)):
+            raise TypeError(f"prices: expected a PriceTable, got {type(prices).__name__}")
+        self.prices = prices
+        if isinstance(unpriced, str) and unpriced == "refuse":
+            self._unpriced_nanos: int | None = None
+        else:
+            try:
+                self._unpriced_nanos = _nonneg_nanos(unpriced, "unpriced")
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise BudgetRuleError(None, "unpriced", f"expected 'refuse' or a number of "
+                                      f"dollars >= 0, got {_short(unpriced)} ({exc})") from None
+            if not self._unpriced_nanos:
+                raise BudgetRuleError(None, "unpriced", "0 dollars would count unpriced "
+                                      "requests as free; give a positive estimate or 'refuse'")
+        self.unpriced = unpriced
+        if type(max_counters) is not int or max_counters < 1:
+            raise BudgetRuleError(None, "max_counters", f"expected a positive int, got "
+                                  f"{_short(max_counters)}")
+        self.max_counters = max_counters
+        if reservation_ttl is not None and not (
+                isinstance(reservation_ttl, (int, float)) and not isinstance(reservation_ttl, bool)
+                and 0 < reservation_ttl < math.inf):
+            raise BudgetRuleError(None, "reservation_ttl", f"expected seconds > 0 or None, got "
+                                  f"{_short(reservation_ttl)}")
+        self.reservation_ttl = reservation_ttl
         self._by_first: dict[str, list[_Rule]] = {}
         self._wild: list[_Rule] = []
         for r in self.rules:
@@ -496,11 +814,17 @@ class Budgets:
             else:
                 self._by_first.setdefault(r.first, []).append(r)
         self._counters: dict[tuple[int, str], _Rolling | _Calendar] = {}
+        self._n_glob = 0
+        self._evict_after = 0  # monotonic ns: no eviction scan before (after a fruitless one)
+        self.evicted = 0  # idle glob counters evicted so far
         for r in self.rules:
             if r.kind in (_EXACT, _SUBTREE):
                 self._counter(r, r.path)
         self._cache: dict[tuple, tuple[_Rolling | _Calendar, ...]] = {}
         self._lock = threading.RLock()
+        self._local = threading.local()  # .settling: the Reservation a record settles
+        self._expiry: list[tuple[int, int, Reservation]] = []  # heap by deadline
+        self._seq = 0
         self.recorder = recorder
         if recorder is not None:
             if not isinstance(recorder, Recorder):
@@ -512,14 +836,54 @@ class Budgets:
 
     # ------------------------------------------------------------------------ matching
 
-    def _counter(self, rule: _Rule, node: str) -> _Rolling | _Calendar:
+    def _counter(self, rule: _Rule, node: str, now: int | None = None) -> _Rolling | _Calendar:
+        """The counter of ``(rule, node)``, made if new; with ``now`` (a check), a new glob
+        counter beyond ``max_counters`` first evicts idle ones, else raises TooManyCounters."""
         key = (rule.index, node)
         c = self._counters.get(key)
         if c is None:
+            glob = rule.kind in (_GLOB, _EXACT_GLOB)
+            if glob:
+                if now is not None and self._n_glob >= self.max_counters:
+                    self._evict(now)
+                    if self._n_glob >= self.max_counters:
+                        raise TooManyCounters(rule.index, node, self.max_counters)
+                self._n_glob += 1
             c = self._counters[key] = (_Calendar if rule.calendar else _Rolling)(rule, node)
         return c
 
-    def _resolve(self, tags: Any, key: tuple | None) -> tuple[_Rolling | _Calendar, ...]:
+    def _evict(self, now: int) -> None:
+        """Drop glob counters with nothing spent in their window at ``now`` and nothing held:
+        a fresh counter would say the same. At most one fruitless scan a second."""
+        mono = time.monotonic_ns()
+        if mono < self._evict_after:
+            return
+        idle = [key for key, c in self._counters.items()
+                if c.rule.kind in (_GLOB, _EXACT_GLOB) and not c.reserved and not c.spent(now)]
+        for key in idle:
+            del self._counters[key]
+        self._n_glob -= len(idle)
+        self.evicted += len(idle)
+        if idle:
+            self._cache.clear()  # cached tag sets may name evicted counters
+        if len(idle) < max(1, self.max_counters // 8):
+            self._evict_after = mono + _NS
+
+    def _live(self, c: _Rolling | _Calendar) -> _Rolling | _Calendar:
+        """``c``, or the counter that replaced it if it was evicted meanwhile (under the lock)."""
+        key = (c.rule.index, c.node)
+        got = self._counters.get(key)
+        if got is c:
+            return c
+        if got is None:
+            if c.rule.kind in (_GLOB, _EXACT_GLOB):
+                self._n_glob += 1
+            self._counters[key] = c
+            return c
+        return got
+
+    def _resolve(self, tags: Any, key: tuple | None, now: int | None
+                 ) -> tuple[_Rolling | _Calendar, ...]:
         norm = [] if tags is None else normalize_tags(tags, self.policy)
         firsts = {t.split("/", 1)[0] for t in norm}
         cands = list(self._wild)
@@ -527,26 +891,26 @@ class Budgets:
             cands.extend(self._by_first.get(f, ()))
         cands.sort(key=lambda r: r.index)
         with self._lock:
-            out = tuple(self._counter(r, node) for r in cands for node in r.covers(norm))
-            if key is not None:
+            out = tuple(self._counter(r, node, now) for r in cands for node in r.covers(norm))
+            if key is not None and sum(map(len, key)) <= _CACHE_MAX_CHARS:
                 if len(self._cache) >= _CACHE_MAX:
                     self._cache.clear()
                 self._cache[key] = out
         return out
 
-    def _lookup(self, tags: Any) -> tuple[_Rolling | _Calendar, ...]:
+    def _lookup(self, tags: Any, now: int | None = None) -> tuple[_Rolling | _Calendar, ...]:
         cls = type(tags)
         if cls is tuple:
             k = tags
         elif cls is list or cls is NormalizedTags:
             k = tuple(tags)
         else:
-            return self._resolve(tags, None)
+            return self._resolve(tags, None, now)
         try:
             got = self._cache.get(k)
         except TypeError:  # unhashable element: normalization names it
-            return self._resolve(tags, None)
-        return got if got is not None else self._resolve(tags, k)
+            return self._resolve(tags, None, now)
+        return got if got is not None else self._resolve(tags, k, now)
 
     def counters_for(self, tags: Iterable[str] | None) -> list[tuple[int, str]]:
         """``(rule index, node)`` of every counter a request with ``tags`` touches.
@@ -558,14 +922,43 @@ class Budgets:
         """
         return [(c.rule.index, c.node) for c in self._lookup(tags)]
 
+    # ------------------------------------------------------------------------ pricing
+
+    def _prices(self) -> Any:
+        if self.prices is not None:
+            return self.prices
+        return getattr(self.recorder, "prices", None)
+
+    def can_price(self, model: Any) -> bool:
+        """Whether the price table (``prices``, else the recorder's) knows ``model``.
+
+        >>> from tagcore.prices import PriceTable
+        >>> b = Budgets([], prices=PriceTable({"m": {"input_cost_per_token": 1e-6}}))
+        >>> b.can_price("m"), b.can_price("openai/m"), b.can_price("other"), b.can_price(None)
+        (True, True, False, False)
+        """
+        prices = self._prices()
+        if prices is None or type(model) is not str or not model or len(model) > 256:
+            return False
+        return prices.resolve(model) is not None
+
     # ------------------------------------------------------------------------ check / accrue
 
     def check(self, tags: Iterable[str] | None, estimated_cost: float = 0.0, now: Any = None,
-              *, estimated_tokens: int = 0) -> None:
+              *, estimated_tokens: int = 0, estimated_cost_nanos: int | None = None,
+              model: str | None = None, reserve: bool = False, ttl: Any = _DEFAULT
+              ) -> Reservation | None:
         """Raise :class:`BudgetExceeded` if the request would take any of its counters over its
-        limit, :class:`TagError` if its tags cannot be validated; return None otherwise.
+        limit, :class:`TagError` if its tags cannot be validated; return None otherwise, or
+        with ``reserve=True`` a :class:`Reservation` that holds the estimate on every counter
+        until it is settled, released or expires (``ttl`` seconds, default
+        ``reservation_ttl``; ``None``: never).
 
-        ``estimated_cost`` in dollars (cost rules), ``estimated_tokens`` (token rules).
+        ``estimated_cost`` in dollars (or ``estimated_cost_nanos``) for cost rules,
+        ``estimated_tokens`` for token rules; a counter needs ``max(estimate, 1 unit)`` of
+        headroom beyond what is spent and held. ``model``: the model asked for; when a cost rule
+        applies and the price table cannot price it, :class:`UnpricedModel` (``unpriced=
+        "refuse"``) or the estimate becomes at least the ``unpriced`` dollars.
 
         >>> b = Budgets([{"match": "a", "limit": 1.0, "window": "1D"}])
         >>> b.check(["a/b"], estimated_cost=1.0, now=0)
@@ -573,46 +966,118 @@ class Budgets:
         Traceback (most recent call last):
         ...
         tagcore.gateway.budgets.BudgetExceeded: budget exceeded for 'a': $0 of $1 spent in the last 1D (rule 0: 'a')
+        >>> b.check(["a/b"], estimated_cost=0.1, now=0, model="gpt-x")   # no price table
+        Traceback (most recent call last):
+        ...
+        tagcore.gateway.budgets.UnpricedModel: model: 'gpt-x' has no price in the gateway's price table, and the cost budget of rule 0 applies to 'a'; refused rather than counted as free (Budgets(unpriced=<dollars>) counts such requests with an estimate)
         >>> b.check(["bad\\x00tag"])
         Traceback (most recent call last):
         ...
         tagcore.tags.TagError: request_tags[0] = 'bad\\x00tag': contains control character U+0000
         """
-        counters = self._lookup(tags)
-        if not counters:
-            return
         t = time.time_ns() if now is None else _now_ns(now)
-        est_cost = 0 if not estimated_cost else _nonneg_nanos(estimated_cost, "estimated_cost")
+        if estimated_cost_nanos is not None:
+            est_cost = to_count(estimated_cost_nanos, "estimated_cost_nanos")
+        else:
+            est_cost = 0 if not estimated_cost else _nonneg_nanos(estimated_cost,
+                                                                  "estimated_cost")
         if estimated_tokens:
             if isinstance(estimated_tokens, bool) or not isinstance(estimated_tokens, int) \
                     or estimated_tokens < 0:
-                raise ValueError(f"estimated_tokens: expected an int >= 0, got {estimated_tokens!r}")
+                raise CoerceError("estimated_tokens",
+                                  f"expected an int >= 0, got {estimated_tokens!r}")
+        counters = self._lookup(tags, t)
+        if not counters:
+            return Reservation(self, [], est_cost, estimated_tokens, None) if reserve else None
+        if model is not None and any(c.rule.metric_code == 0 for c in counters) \
+                and not self.can_price(model):
+            if self._unpriced_nanos is None:
+                c = next(c for c in counters if c.rule.metric_code == 0)
+                raise UnpricedModel(model, c.rule.index, c.node)
+            est_cost = max(est_cost, self._unpriced_nanos)
         need_by_metric = (est_cost or 1, estimated_tokens or 1, 1)
         with self._lock:
+            if self._expiry:
+                self._expire()
+            if self.evicted:  # a counter resolved before an eviction is registered again
+                counters = tuple([self._live(c) for c in counters])
             for c in counters:
                 r = c.rule
                 need = need_by_metric[r.metric_code]
                 spent = c.spent(t)
-                if spent + need > r.limit:
+                if spent + c.reserved + need > r.limit:
                     est = (est_cost, estimated_tokens, 1)[r.metric_code]
                     raise self._exceeded(c, spent, need, est, t)
+            if not reserve:
+                return None
+            held = []
+            for c in counters:
+                amount = need_by_metric[c.rule.metric_code]
+                c.reserved += amount
+                held.append((c, amount))
+            expires = None
+            if ttl is _DEFAULT:
+                ttl = self.reservation_ttl
+            if ttl is not None:
+                expires = time.monotonic_ns() + int(float(ttl) * _NS)
+            res = Reservation(self, held, est_cost, estimated_tokens, expires)
+            if expires is not None:
+                self._seq += 1
+                heapq.heappush(self._expiry, (expires, self._seq, res))
+            return res
+
+    def _expire(self) -> None:  # under the lock
+        mono = time.monotonic_ns()
+        heap = self._expiry
+        while heap and heap[0][0] <= mono:
+            heapq.heappop(heap)[2]._close()
 
     def _exceeded(self, c: _Rolling | _Calendar, spent: int, need: int, est: int, now: int
                   ) -> BudgetExceeded:
         r = c.rule
-        fits = c.fits_at(need)
+        fits = c.fits_at(need + c.reserved)
         return BudgetExceeded(
             r.spec, r.index, c.node, r.metric, r.to_units(r.limit), r.to_units(spent),
             r.to_units(est), r.window, r.calendar, c.next_change(),
-            None if fits is None else max(0.0, (fits - now) / _NS))
+            None if fits is None else max(0.0, (fits - now) / _NS), r.to_units(c.reserved))
+
+    @contextlib.contextmanager
+    def settling(self, reservation: Reservation | None) -> Iterator[Reservation | None]:
+        """Within the block, the first ``Recorder.record`` of the budgets' recorder on this
+        thread settles ``reservation`` (its hold is released in the same step as the record's
+        spend accrues; a record that could not be priced, or whose usage is unknown, counts the
+        reservation's cost estimate instead of 0). On leaving, a reservation still open is
+        released.
+
+        >>> from tagcore.gateway.recorder import Recorder
+        >>> rec = Recorder()
+        >>> b = Budgets([{"match": "a", "limit": 1.0, "window": "1h"}], recorder=rec,
+        ...             unpriced=0.5)
+        >>> r = b.check(["a"], now=0, model="m", reserve=True)   # unpriced: holds $0.5
+        >>> with b.settling(r):
+        ...     rec.record(["a"], model="m", usage=None, latency_ms=1.0, ts=0)
+        >>> float(b.status(now=0)["spent"].iloc[0]), r.is_open
+        (0.5, False)
+        """
+        local = self._local
+        before = getattr(local, "settling", None)
+        local.settling = reservation
+        try:
+            yield reservation
+        finally:
+            local.settling = before
+            if reservation is not None:
+                reservation.release()
 
     def record(self, tags: Iterable[str] | None, *, cost: float | None = None,
                cost_nanos: int | None = None, total_tokens: int | None = None,
-               usage: Any = None, ts: Any = None) -> None:
+               usage: Any = None, ts: Any = None, reservation: Reservation | None = None
+               ) -> None:
         """Accrue one finished request (not needed with ``recorder=``: it accrues itself).
 
         ``cost`` in dollars (or ``cost_nanos``); tokens from ``total_tokens`` or an OpenAI
-        ``usage`` object; ``ts`` defaults to now.
+        ``usage`` object; ``ts`` defaults to now. ``reservation``: the request's
+        :class:`Reservation`, settled in the same step.
 
         >>> b = Budgets([{"match": "a", "limit": 100, "metric": "total_tokens", "window": "1h"}])
         >>> b.record(["a"], usage={"prompt_tokens": 60, "completion_tokens": 30}, ts=0)
@@ -621,35 +1086,43 @@ class Budgets:
         """
         counters = self._lookup(tags)
         if cost_nanos is not None:
-            nanos = int(cost_nanos)
+            nanos = to_count(cost_nanos, "cost_nanos")
         else:
             nanos = 0 if cost is None else _nonneg_nanos(cost)
         if total_tokens is None:
             u = parse_usage(usage)
             tokens = u.prompt_tokens + u.completion_tokens
         else:
-            tokens = int(total_tokens)
-        if nanos < 0 or tokens < 0:
-            raise ValueError("cost and tokens must be >= 0")
+            tokens = to_count(total_tokens, "total_tokens")
         t = time.time_ns() if ts is None else _now_ns(ts)
-        self._accrue(counters, t, nanos, tokens)
+        self._accrue(counters, t, nanos, tokens, reservation)
 
     def _accrue(self, counters: Sequence[_Rolling | _Calendar], t: int, nanos: int,
-                tokens: int) -> None:
-        if not counters:
+                tokens: int, reservation: Reservation | None = None) -> None:
+        if not counters and reservation is None:
             return
         amounts = (nanos, tokens, 1)
         with self._lock:
+            if reservation is not None:
+                reservation._close()
             for c in counters:
-                c.add(t, amounts[c.rule.metric_code])
+                self._live(c).add(t, amounts[c.rule.metric_code])
 
     def _on_record(self, tags: tuple[str, ...], ts: int, nanos: int, tokens: int,
                    unpriced: bool) -> None:
+        res = getattr(self._local, "settling", None)
+        if res is not None and res._held is None:
+            res = None  # already settled: a second record in the block counts as it is
         try:
             counters = self._lookup(tags)
         except TagError:  # recorded under another policy: nothing this budget can match
-            return
-        self._accrue(counters, ts, nanos, tokens)
+            counters = ()
+        if unpriced:
+            if res is not None:
+                nanos = max(nanos, res.cost_nanos)
+            elif self._unpriced_nanos is not None:
+                nanos = max(nanos, self._unpriced_nanos)
+        self._accrue(counters, ts, nanos, tokens, res)
 
     def detach(self) -> None:
         """Stop accruing from the recorder.
@@ -703,7 +1176,12 @@ class Budgets:
         else:
             uniq, inv = np.full((1, 0), -1, dtype=np.int32), np.zeros(m, dtype=np.int64)
         ts = log.ts[sel]
-        amounts = (log.cost[sel], log.prompt_tokens[sel] + log.completion_tokens[sel],
+        cost = log.cost[sel]
+        floor = self._unpriced_nanos
+        flags = log.extras.get("unpriced")
+        if floor is not None and flags is not None:  # as live accrual counts them
+            cost = np.where(np.asarray(flags)[sel] != 0, np.maximum(cost, floor), cost)
+        amounts = (cost, log.prompt_tokens[sel] + log.completion_tokens[sel],
                    np.ones(m, dtype=np.int64))
         order = np.argsort(inv, kind="stable")
         bounds = np.zeros(uniq.shape[0] + 1, dtype=np.int64)
