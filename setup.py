@@ -86,7 +86,7 @@ extensions = [
         [str(pyx.relative_to(here))],
         include_dirs=[np.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+        extra_compile_args=(["-O0", "-g"] if DEBUG else ["-O3"]) + ["-fwrapv"],  # sums wrap, never UB
     )
     for pyx in sorted((here / "tagcore" / "_kernels").glob("*.pyx"))
 ]

@@ -30,6 +30,8 @@ _WHERE = {
     "parse_filter": "tagcore.filters",
     "tag": "tagcore.filters",
     "LogError": "tagcore.log",
+    "SumOverflowError": "tagcore.log",
+    "BucketLimitError": "tagcore.query",
     "RequestLog": "tagcore.log",
     "dollars_to_nanos": "tagcore.coerce",
     "time_to_nanos": "tagcore.coerce",
@@ -64,6 +66,10 @@ _WHERE = {
     "read_recorded": "tagcore.gateway",
     "Budgets": "tagcore.gateway",
     "BudgetExceeded": "tagcore.gateway",
+    "BudgetRuleError": "tagcore.gateway",
+    "Reservation": "tagcore.gateway",
+    "TooManyCounters": "tagcore.gateway",
+    "UnpricedModel": "tagcore.gateway",
     "TagcoreProxy": "tagcore.gateway",
     "PriceTable": "tagcore.prices",
     "load_sample": "tagcore.sample",
@@ -82,6 +88,8 @@ __all__ = [
     "parse_filter",
     "tag",
     "LogError",
+    "SumOverflowError",
+    "BucketLimitError",
     "RequestLog",
     "dollars_to_nanos",
     "time_to_nanos",
@@ -116,6 +124,10 @@ __all__ = [
     "read_recorded",
     "Budgets",
     "BudgetExceeded",
+    "BudgetRuleError",
+    "Reservation",
+    "TooManyCounters",
+    "UnpricedModel",
     "TagcoreProxy",
     "PriceTable",
     "load_sample",
@@ -145,10 +157,14 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
     from tagcore.filters import Filter, FilterSyntaxError, exact, glob, parse_filter, tag
     from tagcore.gateway import (
         BudgetExceeded,
+        BudgetRuleError,
         Budgets,
         Recorder,
         RecorderWarning,
+        Reservation,
         TagcoreProxy,
+        TooManyCounters,
+        UnpricedModel,
         extract_tags,
         parse_tags_header,
         read_recorded,
@@ -168,8 +184,9 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
         read_parquet,
         source_size,
     )
-    from tagcore.log import LogError, RequestLog
+    from tagcore.log import LogError, RequestLog, SumOverflowError
     from tagcore.prices import PriceTable
+    from tagcore.query import BucketLimitError
     from tagcore.sample import load_sample
     from tagcore.tags import (
         DroppedTag,

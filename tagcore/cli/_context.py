@@ -14,6 +14,7 @@ from tagcore.cli._base import PROG, CliError
 from tagcore.cli._format import _fmt_time, _n, _quote, _Style, _tz_label, compact, money, pct
 from tagcore.cli._input import read_log
 from tagcore.log import RequestLog
+from tagcore.query._common import col_total
 from tagcore.tags import normalize_tag
 
 
@@ -129,8 +130,10 @@ def _tot(log: RequestLog) -> dict[str, Any]:
     lat = log.latency_ms[~np.isnan(log.latency_ms)]
     return {
         "requests": n, "errors": int((log.status >= 400).sum()),
-        "prompt": int(log.prompt_tokens.sum()), "completion": int(log.completion_tokens.sum()),
-        "cost_nanos": int(log.cost.sum()),
+        # exact Python ints, whatever their size (never a wrapped int64 sum)
+        "prompt": col_total(log, "prompt_tokens"),
+        "completion": col_total(log, "completion_tokens"),
+        "cost_nanos": col_total(log, "cost"),
         "p50": float(np.quantile(lat, 0.5)) if lat.size else math.nan,
         "p95": float(np.quantile(lat, 0.95)) if lat.size else math.nan,
     }

@@ -25,6 +25,7 @@ from tagcore.cli._format import (
 )
 from tagcore.cli._output import _emit_text, emit_frame, write_log
 from tagcore.io._common import write_format_of
+from tagcore.query._common import col_total
 
 
 def cmd_filter(ctx: _Ctx, expr: str | None) -> None:
@@ -50,8 +51,8 @@ def cmd_filter(ctx: _Ctx, expr: str | None) -> None:
     # the matches are drawn from the window: the count, "of N" and the share are all of it
     where = "window" if ctx.windowed else "log"
     n, base_n = len(log), len(full)
-    cost = int(log.cost.sum())
-    base_cost = int(full.cost.sum())
+    cost = col_total(log, "cost")
+    base_cost = col_total(full, "cost")
     desc = expr if expr else "(no expression)"
     if args.model:
         desc += f" with model {', '.join(args.model)}"

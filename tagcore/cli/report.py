@@ -12,6 +12,7 @@ from tagcore.cli._context import _check_under, _Ctx, _header
 from tagcore.cli._format import _n, _Style, _width, _wrap, compact, count, money, pct, table
 from tagcore.cli._output import _emit_text, emit_frame
 from tagcore.log import RequestLog
+from tagcore.query._common import col_total
 from tagcore.tags import normalize_tag
 
 _SUMMED = ["requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
@@ -254,7 +255,7 @@ def _by_model(log: RequestLog) -> pd.DataFrame:
                       minlength=m)
     nanos = np.zeros(m, dtype=np.int64)
     np.add.at(nanos, codes, log.cost)
-    grand = int(log.cost.sum())
+    grand = col_total(log, "cost")
     df = pd.DataFrame({"depth": 0, "requests": req, "errors": err.astype(np.int64),
                        "total_tokens": tok.astype(np.int64), "cost": nanos / 1e9,
                        "cost_nanos": nanos,
