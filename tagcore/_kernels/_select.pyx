@@ -43,6 +43,7 @@ def take_rows(const off_t[::1] offsets, const id_t[::1] ids, const int64_t[::1] 
     a few steps ahead.
     """
     cdef Py_ssize_t m = rows.shape[0]
+    cdef Py_ssize_t n_ids = ids.shape[0]
     cdef Py_ssize_t i, j
     cdef int64_t r
     cdef off_t w = 0
@@ -52,7 +53,9 @@ def take_rows(const off_t[::1] offsets, const id_t[::1] ids, const int64_t[::1] 
             if i + 2 * AHEAD < m:
                 TC_PREFETCH(&offsets[rows[i + 2 * AHEAD]])
             if i + AHEAD < m:
-                TC_PREFETCH(&ids[offsets[rows[i + AHEAD]]])
+                j = offsets[rows[i + AHEAD]]
+                if j < n_ids:  # an empty last run starts one past the end: nothing to fetch
+                    TC_PREFETCH(&ids[j])
             r = rows[i]
             for j in range(offsets[r], offsets[r + 1]):
                 out_ids[w] = ids[j]
