@@ -34,8 +34,16 @@ directives = {
     "embedsignature": True,
 }
 
-#: generated files that never go into a wheel, even when they sit beside the sources
-GENERATED = ("*.c", "*.cpp", "*.html", "*.o")
+#: generated files that never go into a wheel, even when they sit beside the sources (Cython's
+#: annotate pages are ``*.html`` beside the kernels; the report's ``page.html`` is package data)
+GENERATED = ("*.c", "*.cpp", "*.o")
+GENERATED_KERNELS = (*GENERATED, "*.html")
+
+
+def _generated(path: str) -> bool:
+    kernels = os.path.basename(os.path.dirname(path)) == "_kernels"
+    return any(fnmatch.fnmatch(os.path.basename(path), g)
+               for g in (GENERATED_KERNELS if kernels else GENERATED))
 
 
 class BuildPy(build_py):
@@ -43,8 +51,7 @@ class BuildPy(build_py):
 
     def find_data_files(self, package, src_dir):
         files = super().find_data_files(package, src_dir)
-        return [f for f in files
-                if not any(fnmatch.fnmatch(os.path.basename(f), g) for g in GENERATED)]
+        return [f for f in files if not _generated(f)]
 
 
 class SDist(sdist):
@@ -52,8 +59,7 @@ class SDist(sdist):
     (``cython`` is a build requirement), so the ``.pyx`` sources are what it needs."""
 
     def make_release_tree(self, base_dir, files):
-        files = [f for f in files
-                 if not any(fnmatch.fnmatch(os.path.basename(f), g) for g in GENERATED)]
+        files = [f for f in files if not _generated(f)]
         super().make_release_tree(base_dir, files)
 
 

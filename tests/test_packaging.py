@@ -30,6 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD_TOOLS = ("setuptools", "wheel", "Cython", "numpy")
 #: what Cython and the compiler leave beside the sources; none of it belongs in a package
 GENERATED = (".c", ".cpp", ".html", ".o")
+#: the report's own page assets (``*.html`` there is the report's template, not Cython's)
+REPORT_ASSETS = sorted(p.relative_to(ROOT).as_posix() for ext in ("*.js", "*.html", "*.css")
+                       for p in (ROOT / "tagcore" / "report").glob(ext))
+
+
+def _leaked(names):
+    return [n for n in names if n.endswith(GENERATED) and n not in REPORT_ASSETS]
 
 
 def _need_build_tools() -> None:
@@ -136,8 +143,10 @@ def elf_section_names(data: bytes) -> list[str]:
 
 def test_wheel_ships_no_generated_files(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    leaked = [n for n in names if n.endswith(GENERATED)]
+    leaked = _leaked(names)
     assert not leaked, f"generated files in the wheel: {leaked}"
+    missing = [a for a in REPORT_ASSETS if a not in names]
+    assert not missing, f"report assets missing from the wheel: {missing}"
     pyx = sorted(p.stem for p in (ROOT / "tagcore" / "_kernels").glob("*.pyx"))
     built = sorted(Path(n).name.split(".")[0] for n in names
                    if n.startswith("tagcore/_kernels/") and n.endswith((".so", ".pyd")))
@@ -165,5 +174,5 @@ def test_sdist_keeps_the_cython_sources(sdist):
                for p in (ROOT / "tagcore").rglob(ext)}
     assert sources and sources <= names, f"missing from the sdist: {sorted(sources - names)}"
     assert {"setup.py", "pyproject.toml", "tagcore/py.typed"} <= names
-    leaked = [n for n in names if n.endswith(GENERATED)]
+    leaked = _leaked(names)
     assert not leaked, f"generated files in the sdist: {leaked}"
