@@ -74,10 +74,42 @@ def _segment_kind(seg: str) -> tuple[int, Any]:
         return _LIT, seg
     if seg.strip("*") == "":
         return _ANY, None
-    parts = []
-    for ch in seg:
-        parts.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-    return _GLOB, re.compile("".join(parts), re.DOTALL).fullmatch
+    return _GLOB, _glob_fullmatch(seg)
+
+
+def _glob_fullmatch(seg: str) -> Any:
+    """``fullmatch(text)`` (truthy or None) for a segment glob with ``*`` (any run) and ``?``
+    (one character), in O(len(text) * len(seg)) time: the pieces between stars have fixed
+    lengths, so the first is anchored at the start, the last at the end, and each middle one
+    is found leftmost after the one before (a regex of ``.*`` runs would backtrack
+    exponentially in the number of stars).
+
+    >>> m = _glob_fullmatch("*a*a*a*a*a*a*a*b")
+    >>> m("a" * 60) is None, bool(m("xaaaaaaayb"))
+    (True, True)
+    """
+    pieces = seg.split("*")
+    regs = [re.compile("".join("." if c == "?" else re.escape(c) for c in p), re.DOTALL)
+            for p in pieces]
+    if len(pieces) == 1:
+        return regs[0].fullmatch
+    first, last, mids = regs[0], regs[-1], regs[1:-1]
+    flen, llen = len(pieces[0]), len(pieces[-1])
+
+    def fullmatch(text: str) -> bool | None:
+        n = len(text)
+        if n < flen + llen or first.fullmatch(text, 0, flen) is None \
+                or last.fullmatch(text, n - llen, n) is None:
+            return None
+        pos, end = flen, n - llen
+        for mid in mids:
+            m = mid.search(text, pos, end)
+            if m is None:
+                return None
+            pos = m.end()
+        return True
+
+    return fullmatch
 
 
 class _Pattern:
