@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  tagcore report                    where the money went (bundled sample)\n"
                "  tagcore report logs.parquet --under customer --level 2 --attribution split\n"
+               "  tagcore report logs.parquet --html report.html   one offline HTML page\n"
                "  tagcore filter logs.jsonl \"customer/acme & ~env/staging\" --format csv\n"
                "  tagcore timeseries logs.parquet --freq 1D --level 1 --format json\n"
                "  tagcore pivot logs.parquet customer feature\n"
@@ -142,7 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort", choices=("cost", "path"), default=None,
                    help="order rows by cost (default) or as a tree (path)")
     p.add_argument("--filter", metavar="EXPR", dest="expr",
-                   help='only requests matching EXPR, e.g. "customer/acme & ~env/staging"')
+                   help='only requests matching EXPR, e.g. "customer/acme & ~env/staging"; '
+                        'with --html, the filter the page opens with')
+    h = p.add_argument_group("HTML report")
+    h.add_argument("--html", metavar="PATH",
+                   help="write the report as one self-contained HTML page (offline: data and "
+                        "scripts inlined; a filter box, charts, chargeback and the activity "
+                        "log) instead of the text report; needs plotly (tagcore[viz])")
+    h.add_argument("--title", metavar="TEXT", help="the HTML page's title")
+    h.add_argument("--cap", type=int, metavar="N", default=100_000,
+                   help="the most requests the page holds, the latest of the window; older "
+                        "ones are summarized (default 100000)")
     _common(p)
 
     p = sub.add_parser("filter", help="the requests matching a filter expression",

@@ -100,6 +100,11 @@ def _level(attribution: str, under: str | None, level: int | None) -> int | None
 
 def cmd_report(ctx: _Ctx) -> None:
     args = ctx.args
+    if getattr(args, "html", None) is not None:
+        from tagcore.cli.html import cmd_report_html
+
+        cmd_report_html(ctx)
+        return
     custom = any(v is not None for v in (args.under, args.level, args.by, args.attribution,
                                          args.sort))
     attribution = args.attribution or "full"
