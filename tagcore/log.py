@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from tagcore.plot import PlotAccessor
+
 __all__ = ["LogError", "RequestLog", "SumOverflowError", "dollars_to_nanos"]
 
 _I64 = 2**63 - 1
@@ -597,6 +599,30 @@ class RequestLog:
         return (f"RequestLog({len(self)} requests, {self.tag_ids.size} tags, "
                 f"{len(self.trie)} nodes, {len(self.models)} models)")
 
+    def _repr_html_(self) -> str:
+        """What a bare ``log`` shows in Jupyter: rows, window, cost to the cent and the top
+        top-level tags by cost, escaped (see :func:`tagcore.plot.summary_html`).
+
+        >>> "0 requests" in RequestLog.empty()._repr_html_()
+        True
+        """
+        from tagcore.plot import summary_html
+
+        return summary_html(self)
+
+    @property
+    def plot(self) -> PlotAccessor:
+        """Plotly figures of this log's frames: ``log.plot.rollup()``, ``.top()``,
+        ``.timeseries()``, ``.sunburst()``, ``.treemap()`` (see :mod:`tagcore.plot`; needs
+        ``pip install 'tagcore[viz]'``).
+
+        >>> RequestLog.empty().plot
+        <PlotAccessor of RequestLog(0 requests, 0 tags, 0 nodes, 0 models)>
+        """
+        from tagcore.plot import PlotAccessor
+
+        return PlotAccessor(self)
+
     def _replace(self, **cols) -> RequestLog:
         base: dict[str, Any] = dict(ts=self.ts, model_codes=self.model_codes, models=self.models,
                     prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
@@ -885,6 +911,22 @@ class RequestLog:
         from tagcore.io import to_csv
 
         to_csv(self, path)
+
+    def to_html(self, path: str | os.PathLike[str], **kw: Any) -> str:
+        """Write the HTML report of this log to ``path``: one self-contained page that opens
+        offline (see :func:`tagcore.report.report` for ``last``, ``since``, ``until``,
+        ``title``, ``cap``, ``tz`` and ``filter``; needs ``pip install 'tagcore[viz]'``).
+        Returns the path written.
+
+        >>> import os, tempfile
+        >>> from tagcore import load_sample
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     os.path.basename(load_sample().to_html(os.path.join(d, "report.html")))
+        'report.html'
+        """
+        from tagcore.report import report
+
+        return os.fspath(report(self, **kw).save(path))
 
     def to_arrow(self) -> pa.Table:
         """The log as a pyarrow Table (the columns :meth:`to_parquet` writes), so Polars,
