@@ -73,6 +73,8 @@ _WHERE = {
     "TagcoreProxy": "tagcore.gateway",
     "PriceTable": "tagcore.prices",
     "load_sample": "tagcore.sample",
+    "report": "tagcore.report",
+    "Report": "tagcore.report",
     "set_threads": "tagcore._threads",
     "get_threads": "tagcore._threads",
     "threads": "tagcore._threads",
@@ -131,6 +133,8 @@ __all__ = [
     "TagcoreProxy",
     "PriceTable",
     "load_sample",
+    "report",
+    "Report",
     "set_threads",
     "get_threads",
     "threads",
@@ -187,6 +191,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
     from tagcore.log import LogError, RequestLog, SumOverflowError
     from tagcore.prices import PriceTable
     from tagcore.query import BucketLimitError
+    from tagcore.report import Report, report
     from tagcore.sample import load_sample
     from tagcore.tags import (
         DroppedTag,

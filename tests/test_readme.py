@@ -257,6 +257,10 @@ def _tagcore_path(tmp: Path) -> str:
 def _check_tagcore_output(words: list[str], proc: subprocess.CompletedProcess,
                           cwd: Path) -> None:
     """Beyond exit status 0: machine output parses, files named by -o appear."""
+    html = words[words.index("--html") + 1] if "--html" in words else None
+    if html is not None:  # the report page: one line saying where, and the file
+        assert proc.stdout.startswith(f"wrote {html} ") and (cwd / html).stat().st_size > 0
+        return
     out = words[words.index("-o") + 1] if "-o" in words else None
     if out is not None:
         assert proc.stdout == "" and (cwd / out).stat().st_size > 0
