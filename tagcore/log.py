@@ -160,6 +160,34 @@ def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | No
     return np.asarray(offsets, dtype=np.int64), np.asarray(ids, dtype=np.int32), dropped
 
 
+UNPRICED_HEAD = "unpriced (cost unknown: counted as $0 in the sums and flagged in the " \
+    "'unpriced' column)"
+_MAX_UNPRICED_MODELS = 10
+
+
+def _unpriced_problem(codes: np.ndarray, models: Sequence[str], flags: np.ndarray,
+                      reasons: Mapping[str, str]) -> str | None:
+    """The ``problems`` line of a log's unpriced requests, per model (most first), or None.
+
+    >>> _unpriced_problem(np.array([0, 1, 1, 0]), ("a", "b"), np.array([0, 1, 1, 1]),
+    ...                   {"b": "unknown model"})
+    "3 requests unpriced (cost unknown: counted as $0 in the sums and flagged in the 'unpriced' column): b (2): unknown model; a (1)"
+    """
+    bad = np.asarray(flags) != 0
+    n = int(bad.sum())
+    if not n:
+        return None
+    per = np.bincount(np.asarray(codes)[bad], minlength=len(models))
+    order = sorted((int(i) for i in np.flatnonzero(per)), key=lambda i: (-int(per[i]), models[i]))
+    parts = []
+    for i in order[:_MAX_UNPRICED_MODELS]:
+        why = reasons.get(models[i])
+        parts.append(f"{models[i]} ({int(per[i]):,})" + (f": {why}" if why else ""))
+    if len(order) > _MAX_UNPRICED_MODELS:
+        parts.append(f"... and {len(order) - _MAX_UNPRICED_MODELS} more models")
+    return f"{n:,} request{'s' if n != 1 else ''} {UNPRICED_HEAD}: " + "; ".join(parts)
+
+
 def _readonly(a: np.ndarray, fresh: bool = False) -> np.ndarray:
     """``a`` frozen; a writable array that may belong to the caller is copied first, so the
     log never shares mutable memory (and never freezes the caller's array)."""
@@ -419,7 +447,7 @@ class RequestLog:
         ``model``, ``prompt_tokens``, ``completion_tokens``, ``cost`` (dollars: float, str or
         Decimal) or ``cost_nanos``, ``latency_ms`` (None = unknown), ``status`` and
         ``request_tags``; optional ``cached_tokens``, ``reasoning_tokens``, ``request_id``,
-        ``user``, ``key``.
+        ``user``, ``key`` and the 0/1 flags ``usage_unknown`` and ``unpriced``.
 
         A bad value raises :class:`LogError` naming the row and column; with
         ``on_error="skip"`` (or ``"drop"``) the row is left out and counted (``dropped_rows``,
@@ -427,12 +455,32 @@ class RequestLog:
         :mod:`tagcore.coerce` for every rule of money, time and usage).
         Invalid tags follow ``policy`` (``on_invalid="drop"`` drops the tag, not the row).
 
+        A record without a cost (no ``cost`` and no ``cost_nanos``, or None) is *unpriced*:
+        its cost is unknown, never zero. It is kept at 0 nano-dollars in the sums, its
+        ``unpriced`` flag (an int extra column) is set, the frames count such requests in an
+        ``unpriced`` column, and ``problems`` says how many there are, per model.
+
         >>> log = RequestLog.from_records([{"ts": 0, "model": "m", "prompt_tokens": -1,
         ...     "completion_tokens": 0, "cost": 0, "latency_ms": 1, "status": 200}])
         Traceback (most recent call last):
         ...
         tagcore.log.LogError: row 0, column prompt_tokens: expected an integer in [0, 2**63), got -1
+        >>> log = RequestLog.from_records([{"ts": 0, "model": "m", "prompt_tokens": 1,
+        ...     "completion_tokens": 0, "latency_ms": 1, "status": 200}])
+        >>> log.extras["unpriced"].tolist(), log.problems
+        ([1], ("1 request unpriced (cost unknown: counted as $0 in the sums and flagged in the 'unpriced' column): m (1): no cost",))
         """
+        return cls._from_records(records, policy=policy, on_error=on_error, trie=trie,
+                                 source=source, ts_unit=ts_unit)
+
+    @classmethod
+    def _from_records(cls, records: Iterable[Mapping[str, Any]], *,
+                      policy: TagPolicy | None = None, on_error: str = "raise",
+                      trie: TagTrie | None = None, source: str | None = None,
+                      ts_unit: str = "s",
+                      unpriced_reasons: Mapping[str, str] | None = None) -> RequestLog:
+        """:meth:`from_records`; ``unpriced_reasons`` (model -> why a reader could not price
+        it) words the ``problems`` line of unpriced requests."""
         on_error = check_on_error(on_error)
         trie = TagTrie() if trie is None else trie
         cols: dict[str, list] = {k: [] for k in ("ts", "model", "prompt_tokens",
@@ -442,6 +490,7 @@ class RequestLog:
         seen_extra: set[str] = set()
         dropped = 0
         problems: list[str] = []
+        why: dict[str, str] = dict(unpriced_reasons or {})  # model -> first reason
         for row, rec in enumerate(records):
             try:
                 vals = cls._parse_record(row, rec, policy, ts_unit)
@@ -454,6 +503,9 @@ class RequestLog:
                 if len(problems) < 20:
                     problems.append(str(exc))
                 continue
+            reason = vals.pop("unpriced_reason", None)
+            if reason is not None and vals["model"] not in why:
+                why[vals["model"]] = reason
             for k, v in vals.items():
                 if k == "request_tags":
                     tag_lists.append(v)
@@ -477,6 +529,10 @@ class RequestLog:
             if k in seen_extra:
                 extras[k] = cols[k]
         codes, models = _dict_encode(cols["model"], "model")
+        if "unpriced" in extras:
+            line = _unpriced_problem(codes, models, extras["unpriced"], why)
+            if line:
+                problems.append(line)
         return cls(ts=np.array(cols["ts"], dtype=np.int64), model_codes=codes, models=models,
                    prompt_tokens=np.array(cols["prompt_tokens"], dtype=np.int64),
                    completion_tokens=np.array(cols["completion_tokens"], dtype=np.int64),
@@ -507,11 +563,17 @@ class RequestLog:
                 out[k] = None if v is None else to_count(v, k)
             if rec.get("cost_nanos") is not None:
                 out["cost"] = to_count(rec["cost_nanos"], "cost_nanos")
+            elif rec.get("cost") is None:  # unknown, never zero: 0 in the sums, flagged
+                out["cost"] = 0
+                out["unpriced"] = 1
+                out["unpriced_reason"] = "no cost"
             else:
-                v = rec.get("cost", 0)
-                out["cost"] = 0 if v is None else dollars_to_nanos(v, "cost")
+                v = rec["cost"]
+                out["cost"] = dollars_to_nanos(v, "cost")
                 if out["cost"] < 0:
                     raise CoerceError("cost", f"must be >= 0, got {v!r}", v)
+            if out.get("unpriced") and "unpriced_reason" not in out:
+                out["unpriced_reason"] = "flagged unpriced"
             out["latency_ms"] = to_latency_ms(rec.get("latency_ms"))
             out["status"] = parse_status(rec["status"])
         except CoerceError as exc:

@@ -44,8 +44,16 @@ Conventions (each one a decision; the tests pin them):
 * **Model lookup**: the exact name; else, for ``provider/name``, the name without its first
   segment (``openai/gpt-4o-mini`` -> ``gpt-4o-mini``); else, for a name without ``/``, the one
   table key of the form ``<provider>/<name>`` if exactly one exists (``deepseek-chat`` ->
-  ``deepseek/deepseek-chat``; an ambiguous name stays unknown). Names are case-sensitive and
-  dated snapshots are not mapped to their alias (``gpt-4o-2024-08-06`` is its own entry).
+  ``deepseek/deepseek-chat``; an ambiguous name stays unknown). Names are case-sensitive.
+* **Dated snapshots.** A name that none of those rules finds and that ends in a release date,
+  ``-YYYY-MM-DD`` (OpenAI: ``gpt-4o-mini-2024-07-18``), ``-YYYYMMDD`` (Anthropic:
+  ``claude-sonnet-4-5-20250929``) or ``@YYYYMMDD`` (Vertex AI: ``claude-3-5-haiku@20241022``),
+  with a real calendar date from the year 2000 on, is looked up again without it, by the same
+  rules (``openai/gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``). The dated key always wins when
+  the table has it: LiteLLM's map lists most snapshots itself, some at other prices than their
+  alias (``gpt-4o-2024-05-13``), so a small hand-written table is where the fallback matters.
+  Requests priced through it are counted per model in :attr:`aliases`. Other version
+  suffixes (``-0613``, ``-001``, ``-latest``, ``-v1:0``) are not stripped.
 * **Never silently zero.** A request is *unpriced* (cost ``None`` from :meth:`cost_nanos`,
   ``unpriced_mask`` True and 0 in :meth:`price_many`) when its model is unknown or when it needs a
   rate the model lacks: input or output tokens without an input or output price. Unpriced
@@ -58,6 +66,7 @@ Conventions (each one a decision; the tests pin them):
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -84,6 +93,8 @@ _BASE_KEYS = {
     "reasoning": "output_cost_per_reasoning_token",
 }
 _ABOVE_RE = re.compile(r"^input_cost_per_token_above_(\d+)(k?)_tokens$")
+# a release date at the end of a model name: -YYYY-MM-DD, -YYYYMMDD or @YYYYMMDD
+_DATED_RE = re.compile(r"^(.+?)(?:-(\d{4})-(\d{2})-(\d{2})|[-@](\d{4})(\d{2})(\d{2}))$")
 _INT64_MAX = 2**63 - 1
 
 Rate = tuple[int, int]  # (numerator, k): numerator / 10**k nano-dollars per token
@@ -112,6 +123,29 @@ def _parse_price(value: Any, model: str, field: str) -> Rate | None:
     if exp >= 0:
         return num * 10**exp, 0
     return num, -exp
+
+
+def _undated(model: str) -> str | None:
+    """``model`` without its trailing release date, or None when it has none.
+
+    >>> [_undated(m) for m in ("gpt-4o-mini-2024-07-18", "claude-sonnet-4-5-20250929",
+    ...                        "vertex_ai/claude-3-5-haiku@20241022", "gpt-4-0613",
+    ...                        "m-2024-13-01", "m-19991231", "-2024-07-18")]
+    ['gpt-4o-mini', 'claude-sonnet-4-5', 'vertex_ai/claude-3-5-haiku', None, None, None, None]
+    """
+    m = _DATED_RE.match(model)
+    if m is None:
+        return None
+    g = m.groups()
+    y, mo, d = (int(x) for x in (g[1:4] if g[1] is not None else g[4:7]))
+    if y < 2000:
+        return None
+    try:
+        datetime.date(y, mo, d)
+    except ValueError:
+        return None
+    base = g[0]
+    return base if base and not base.endswith(("/", "-", "@")) else None
 
 
 def _rate_to_decimal(rate: Rate) -> Decimal:
@@ -266,6 +300,7 @@ class PriceTable:
                 by_suffix.setdefault(rest, []).append(name)
         self._unique_prefixed = {k: v[0] for k, v in by_suffix.items() if len(v) == 1}
         self._resolved: dict[str, str | None] = {}
+        self._dated: set[str] = set()  # names resolved through a release-date fallback
         self.reset_report()
 
     @classmethod
@@ -317,28 +352,38 @@ class PriceTable:
         return list(self._models)
 
     def resolve(self, model: str) -> str | None:
-        """The table key used for ``model``, or None when it is unknown.
+        """The table key used for ``model``, or None when it is unknown (the module
+        docstring gives the rules).
 
         >>> t = PriceTable({"gpt-4o-mini": {"input_cost_per_token": 1.5e-07},
         ...                 "deepseek/deepseek-chat": {"input_cost_per_token": 2.8e-07}})
         >>> t.resolve("openai/gpt-4o-mini"), t.resolve("deepseek-chat"), t.resolve("gpt-4o")
         ('gpt-4o-mini', 'deepseek/deepseek-chat', None)
+        >>> t.resolve("gpt-4o-mini-2024-07-18"), t.resolve("openai/gpt-4o-mini-2024-07-18")
+        ('gpt-4o-mini', 'gpt-4o-mini')
         """
         try:
             return self._resolved[model]
         except KeyError:
             pass
-        found: str | None = None
-        if model in self._models:
-            found = model
-        elif "/" in model:
-            rest = model.split("/", 1)[1]
-            if rest in self._models:
-                found = rest
-        else:
-            found = self._unique_prefixed.get(model)
+        found = self._lookup(model)
+        if found is None:
+            base = _undated(model)
+            if base is not None:
+                found = self._lookup(base)
+                if found is not None:
+                    self._dated.add(model)
         self._resolved[model] = found
         return found
+
+    def _lookup(self, model: str) -> str | None:
+        """The exact, provider-stripped or uniquely provider-prefixed key of ``model``."""
+        if model in self._models:
+            return model
+        if "/" in model:
+            rest = model.split("/", 1)[1]
+            return rest if rest in self._models else None
+        return self._unique_prefixed.get(model)
 
     def rates(self, model: str, prompt_tokens: int = 0) -> dict[str, Decimal | None]:
         """Dollars per token for each token kind of the tier that ``prompt_tokens`` selects.
@@ -372,11 +417,28 @@ class PriceTable:
         """Model name -> requests whose cache tokens were billed at the input rate (no cache rate)."""
         return dict(self._fallbacks)
 
+    @property
+    def aliases(self) -> dict[str, int]:
+        """Model name -> requests priced at the price of the name without its release date
+        (the table has no key for the dated snapshot; :meth:`resolve` gives the key used).
+
+        >>> t = PriceTable({"gpt-4o-mini": {"input_cost_per_token": 1.5e-07,
+        ...                                 "output_cost_per_token": 6e-07}})
+        >>> t.cost_nanos("gpt-4o-mini-2024-07-18", 10, 5), t.aliases
+        (4500, {'gpt-4o-mini-2024-07-18': 1})
+        """
+        return dict(self._aliases)
+
     def reset_report(self) -> None:
-        """Forget the counts of :attr:`unpriced` and :attr:`fallbacks`."""
+        """Forget the counts of :attr:`unpriced`, :attr:`fallbacks` and :attr:`aliases`."""
         self._unpriced: dict[str, int] = {}
         self._reasons: dict[str, str] = {}
         self._fallbacks: dict[str, int] = {}
+        self._aliases: dict[str, int] = {}
+
+    def _note_alias(self, model: str, n: int) -> None:
+        if n and model in self._dated:
+            self._aliases[model] = self._aliases.get(model, 0) + n
 
     def _note_unpriced(self, model: str, n: int, reason: str) -> None:
         self._unpriced[model] = self._unpriced.get(model, 0) + n
@@ -467,6 +529,7 @@ class PriceTable:
             return None
         if fell_back:
             self._fallbacks[model] = self._fallbacks.get(model, 0) + 1
+        self._note_alias(model, 1)
         used = [(n, rates[kind]) for kind, n in tokens.items() if n > 0]
         if not used:
             return 0
@@ -588,6 +651,8 @@ class PriceTable:
             for t in np.unique(tier_of):
                 sub = rows[tier_of == t]
                 self._price_group(name, tiers.rates[int(t)], sub, tokens, nanos, unpriced)
+            if name in self._dated:
+                self._note_alias(name, int(rows.size - unpriced[rows].sum()))
         return nanos, unpriced
 
     def _price_group(

@@ -255,7 +255,9 @@ def test_model_lookup_prefixed_and_unprefixed():
     assert t.resolve("deepseek-chat") == "deepseek/deepseek-chat"
     assert t.resolve("m") is None  # ambiguous: never guessed
     assert t.resolve("GPT-4O-MINI") is None  # case-sensitive
-    assert t.resolve("gpt-4o-mini-2024-07-18") is None  # snapshots are not aliased
+    # a dated snapshot the table lacks falls back to its alias (issue 11; tests/test_unpriced.py)
+    assert t.resolve("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
+    assert t.resolve("gpt-4o-mini-0718") is None  # other suffixes are not stripped
     assert "openai/gpt-4o-mini" in t and "m" not in t
 
 

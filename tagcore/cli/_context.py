@@ -14,7 +14,7 @@ from tagcore.cli._base import PROG, CliError
 from tagcore.cli._format import _fmt_time, _n, _quote, _Style, _tz_label, compact, money, pct
 from tagcore.cli._input import read_log
 from tagcore.log import RequestLog
-from tagcore.query._common import col_total
+from tagcore.query._common import col_total, unpriced_mask
 from tagcore.tags import normalize_tag
 
 
@@ -134,6 +134,7 @@ def _tot(log: RequestLog) -> dict[str, Any]:
         "prompt": col_total(log, "prompt_tokens"),
         "completion": col_total(log, "completion_tokens"),
         "cost_nanos": col_total(log, "cost"),
+        "unpriced": 0 if (flags := unpriced_mask(log)) is None else int(flags.sum()),
         "p50": float(np.quantile(lat, 0.5)) if lat.size else math.nan,
         "p95": float(np.quantile(lat, 0.95)) if lat.size else math.nan,
     }
@@ -175,6 +176,9 @@ def _header(ctx: _Ctx, title: str) -> list[str]:
               f"{money(base['cost_nanos'] / 1e9)})" if base["cost_nanos"] and \
         t["cost_nanos"] != base["cost_nanos"] else ""
     lines.append(f"  Cost      {money(cost)}{of_cost}")
+    if t["unpriced"]:
+        lines.append(f"  Unpriced  {_n(t['unpriced'], 'request')} of unknown cost, counted as "
+                     "$0 in the cost above (see the unpriced column)")
     lines.append(f"  Tokens    {compact(t['prompt'] + t['completion'])} (prompt "
                  f"{compact(t['prompt'])}, completion {compact(t['completion'])})")
     if n and math.isfinite(t["p50"]):

@@ -12,7 +12,7 @@ from tagcore.cli._context import _check_under, _Ctx, _header
 from tagcore.cli._format import _n, _Style, _width, _wrap, compact, count, money, pct, table
 from tagcore.cli._output import _emit_text, emit_frame
 from tagcore.log import RequestLog
-from tagcore.query._common import col_total
+from tagcore.query._common import col_total, unpriced_mask
 from tagcore.tags import normalize_tag
 
 _SUMMED = ["requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
@@ -25,7 +25,8 @@ def _usage_table(df: pd.DataFrame, style: _Style, *, label: str = "tag", tree: b
                  names: Sequence[str] | None = None,
                  groups: tuple[str, Sequence[str]] | None = None,
                  empty: str = "no requests") -> list[str]:
-    """A roll-up frame as text: tag, requests, errors, tokens, cost, share and a bar."""
+    """A roll-up frame as text: tag, requests, errors, tokens, cost, share and a bar; and the
+    requests of unknown cost (``unpriced``) when some row has any."""
     if df.empty:
         return [f"  ({empty})"]
     if names is None:
@@ -45,6 +46,8 @@ def _usage_table(df: pd.DataFrame, style: _Style, *, label: str = "tag", tree: b
     if with_tokens and "total_tokens" in df:
         cols.append(("tokens", [compact(v) for v in df["total_tokens"]], "r"))
     cols.append(("cost", [money(v) for v in df["cost"]], "r"))
+    if "unpriced" in df and bool((df["unpriced"] > 0).any()):  # requests of unknown cost
+        cols.append(("unpriced", [count(v) if v else "" for v in df["unpriced"]], "r"))
     cols.append(("share", [pct(v) for v in df["share"]], "r"))
     if with_bar:
         fixed = 2 + sum(_width(h, cells) + 2 for h, cells, _ in cols)
@@ -266,6 +269,9 @@ def _by_model(log: RequestLog) -> pd.DataFrame:
                        "cost_nanos": nanos,
                        "share": nanos / grand if grand else np.zeros(m)},
                       index=pd.Index(list(log.models), name="model"))
+    flags = unpriced_mask(log)
+    if flags is not None:
+        df["unpriced"] = np.bincount(codes[flags], minlength=m)
     df = df[df["requests"] > 0]
     return df.sort_values(["cost_nanos", "requests"], ascending=False, kind="stable")
 

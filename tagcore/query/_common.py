@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tagcore import kernels
+from tagcore.errors import TagcoreError
 from tagcore.tags import TagError, normalize_tag
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,8 +29,54 @@ def _log_mod():
 # ------------------------------------------------------------------------------- helpers
 
 
+class UnknownPathError(TagcoreError, ValueError):
+    """A query named a tag path that the log has never seen (``rollup(under="custmer")``):
+    an empty frame would read as "no spend", so it is refused. ``path`` is the path as
+    normalized, ``nearest`` the closest existing paths at its depth (maybe none).
+
+    >>> str(UnknownPathError("under", "custmer", ["customer"]))
+    "under: 'custmer' is not a tag path of this log; did you mean 'customer'?"
+    """
+
+    def __init__(self, what: str, path: str, nearest: Sequence[str] = (), hint: str = ""):
+        self.what, self.path, self.nearest = what, path, list(nearest)
+        msg = f"{what}: {path!r} is not a tag path of this log"
+        if self.nearest:
+            msg += "; did you mean " + " or ".join(repr(p) for p in self.nearest) + "?"
+        super().__init__(msg + hint)
+
+
+#: names of request columns that are no tag dimension: a hint points at ``by=``
+_COLUMNS = ("model", "status", "user", "key")
+
+
+def _unknown_path(log: RequestLog, path: str, what: str) -> UnknownPathError:
+    """The error for ``path`` (normalized) missing from the log's trie, with the nearest
+    paths of the same depth (difflib), else the first few paths at that depth."""
+    import difflib
+
+    trie = log.trie
+    depth = path.count("/") + 1
+    at = [trie.path(int(i)) for i in np.asarray(trie.at_level(depth))] if len(trie) else []
+    nearest = difflib.get_close_matches(path, at, n=3, cutoff=0.6)
+    hint = ""
+    if not nearest:
+        if not len(trie):
+            hint = "; the log has no tags"
+        elif at:
+            more = f" and {len(at) - 8:,} more" if len(at) > 8 else ""
+            hint = f"; its tags at depth {depth}: {', '.join(at[:8])}{more}"
+        else:
+            hint = f"; it has no tags at depth {depth}"
+    if path in _COLUMNS:
+        hint += f" ({path!r} is a column of the log: rollup(by={path!r}) groups by it)"
+    return UnknownPathError(what, path, nearest, hint)
+
+
 def _node(log: RequestLog, path: str | None, what: str) -> int | None:
-    """Normalized id of ``path`` in the log's trie; -1 when unknown; None for None."""
+    """Normalized id of ``path`` in the log's trie; None for None. A path the trie lacks
+    raises :class:`UnknownPathError` (naming the nearest paths), except in a log that has
+    neither requests nor tags, whose every answer is empty (-1)."""
     if path is None:
         return None
     if not isinstance(path, str):
@@ -38,7 +85,10 @@ def _node(log: RequestLog, path: str | None, what: str) -> int | None:
         norm = normalize_tag(path)
     except TagError as exc:
         raise ValueError(f"{what}: {exc}") from None
-    return log.trie.get(norm, -1)
+    got = log.trie.get(norm, -1)
+    if got < 0 and (len(log) or len(log.trie)):
+        raise _unknown_path(log, norm, what)
+    return got
 
 
 def _check_level(level: int | None) -> None:
@@ -62,14 +112,15 @@ def _select_nodes(log: RequestLog, under: str | None, level: int | None) -> np.n
 
 
 def _set_nodes(log: RequestLog, under: str | None, level: int | None, attribution: str,
-               what: str = "attribution") -> np.ndarray:
-    """The nodes of one set (disjoint: one level under one node), in path order."""
+               what: str = "attribution", arg: str = "under") -> np.ndarray:
+    """The nodes of one set (disjoint: one level under one node), in path order; ``arg``
+    names the argument that gave ``under`` in errors."""
     _check_level(level)
     if under is None and level is None:
         raise ValueError(
             f"{what}={attribution!r} needs a set of sibling nodes: give under= (its children) "
             "and/or level= (an absolute depth)")
-    u = _node(log, under, "under")
+    u = _node(log, under, arg)
     trie = log.trie
     if u is not None and u < 0:
         nodes = np.zeros(0, dtype=np.int32)
@@ -325,3 +376,35 @@ def _wants(metrics: Sequence[str]) -> tuple[bool, bool, list[str]]:
     time = any(m in ("first_seen", "last_seen") for m in metrics)
     qs = [m for m in metrics if m in _log_mod()._QUANTILES]
     return lat, time, qs
+
+
+# ------------------------------------------------------------------------------- unpriced
+# A request whose cost is unknown (a model the price table could not price, a record without a
+# cost) is kept at 0 nano-dollars and flagged in the log's ``unpriced`` int extra. When a log
+# has any such row, the frames add an ``unpriced`` column: how many of the requests they count
+# have an unknown cost (split shares under split attribution), so a cost is never read as
+# complete when it is not. A log without one pays one cached look-up.
+
+UNPRICED = "unpriced"
+
+
+def unpriced_mask(log: RequestLog) -> np.ndarray | None:
+    """The rows of ``log`` whose cost is unknown, as a bool mask, or None when there are none
+    (decided from the column's maximum, which the log computed when it was built; cached)."""
+    if UNPRICED not in log.extras or _col_max(log, UNPRICED) == 0:
+        return None
+    got = log._cache.get("unpriced_mask")
+    if got is None:
+        got = log._cache["unpriced_mask"] = log.extras[UNPRICED] != 0
+    return got
+
+
+def unpriced_log(log: RequestLog) -> RequestLog:
+    """The unpriced rows of ``log`` as a log over the same trie (cached); only for a log
+    with some (:func:`unpriced_mask`)."""
+    got = log._cache.get("unpriced_log")
+    if got is None:
+        mask = unpriced_mask(log)
+        assert mask is not None
+        got = log._cache["unpriced_log"] = log[mask]
+    return got

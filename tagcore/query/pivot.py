@@ -28,6 +28,7 @@ from tagcore.query._common import (  # noqa: F401
     _sort,
     _wants,
     check_sums,
+    unpriced_mask,
 )
 from tagcore.query.timeseries import _TS_METRICS
 
@@ -36,7 +37,10 @@ from tagcore.query.timeseries import _TS_METRICS
 
 def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.DataFrame:
     """``metric`` for each pair (a child of ``dim_a``, a child of ``dim_b``) that some
-    request carries together; full paths as labels, full attribution.
+    request carries together; full paths as labels, full attribution. A dimension the log
+    has never seen raises :class:`~tagcore.query.UnknownPathError` naming the nearest ones.
+    ``metric="unpriced"`` counts the requests whose cost is unknown; a cost pivot of a log
+    that has such requests says how many it counts in ``df.attrs["unpriced"]``.
 
     >>> from tagcore import RequestLog
     >>> log = RequestLog.from_records([
@@ -49,8 +53,8 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     """
     if metric not in _TS_METRICS:
         raise ValueError(f"metric: expected one of {list(_TS_METRICS)}, got {metric!r}")
-    na = _set_nodes(self, dim_a, None, "full", what="pivot")
-    nb = _set_nodes(self, dim_b, None, "full", what="pivot")
+    na = _set_nodes(self, dim_a, None, "full", what="pivot", arg="dim_a")
+    nb = _set_nodes(self, dim_b, None, "full", what="pivot", arg="dim_b")
     sa, sb = _node_slots(self, na), _node_slots(self, nb)
     if metric == "cost":
         values = self.cost
@@ -60,6 +64,10 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
         values = (self.status >= 400).astype(np.int64)
     elif metric == "total_tokens":
         values = self.prompt_tokens + self.completion_tokens
+    elif metric == "unpriced":
+        flags = unpriced_mask(self)
+        values = (np.zeros(len(self), dtype=np.int64) if flags is None
+                  else flags.astype(np.int64))
     else:
         values = getattr(self, metric)
     out, _ = kernels.rollup_pairs(self.tag_offsets, self.tag_ids, sa, na.size, sb, nb.size,
@@ -72,4 +80,14 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
                       columns=pd.Index([paths[v] for v in nb.tolist()], dtype=object))
     df.index.name = dim_a
     df.columns.name = dim_b
+    flags = unpriced_mask(self)
+    if metric == "cost" and flags is not None:
+        # requests with an unknown cost that carry a node of each dimension
+        one_a = np.where(sa >= 0, 0, -1).astype(np.int32)
+        one_b = np.where(sb >= 0, 0, -1).astype(np.int32)
+        got = 0
+        if na.size and nb.size:
+            got = int(kernels.rollup_pairs(self.tag_offsets, self.tag_ids, one_a, 1, one_b, 1,
+                                           flags.astype(np.int64), trusted=self)[0][0, 0])
+        df.attrs["unpriced"] = got
     return df

@@ -19,6 +19,7 @@ from tagcore.query._common import (  # noqa: F401
     _I64_MAX,
     _SUMMED,
     NANOS,
+    UNPRICED,
     _check_level,
     _empty_frame,
     _frame,
@@ -33,6 +34,8 @@ from tagcore.query._common import (  # noqa: F401
     _wants,
     col_total,
     overflow_error,
+    unpriced_log,
+    unpriced_mask,
 )
 
 # ------------------------------------------------------------------------------- totals
@@ -40,7 +43,8 @@ from tagcore.query._common import (  # noqa: F401
 
 def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
     """The grand total of the log, each request once: requests, errors, tokens, cost
-    (dollars and exact nanos), latency mean and quantiles, first and last seen.
+    (dollars and exact nanos), latency mean and quantiles, first and last seen; and, when
+    the log has requests whose cost is unknown, ``unpriced``: how many (their cost counts 0).
 
     >>> from tagcore import RequestLog
     >>> t = RequestLog.empty().totals()
@@ -72,6 +76,9 @@ def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
             out[m] = pd.Timestamp(int(self.ts.min()), unit="ns", tz="UTC") if n else pd.NaT
         elif m == "last_seen":
             out[m] = pd.Timestamp(int(self.ts.max()), unit="ns", tz="UTC") if n else pd.NaT
+    mask = unpriced_mask(self)
+    if mask is not None:  # requests whose cost is unknown (0 in the cost above)
+        out[UNPRICED] = int(mask.sum())
     return pd.Series(out, dtype=object, name="total").infer_objects()
 
 
@@ -94,6 +101,9 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
     path order); ``"primary"``: each request goes wholly to the node of its first tag in the
     set. Split and primary add an ``(untagged)`` row and their rows add up to the total.
     ``by`` (``"model"``, ``"status"``, ``"user"``, ``"key"``) adds that level to the index.
+    When the log has requests whose cost is unknown, a last column ``unpriced`` counts them
+    (split shares under split attribution): a node's ``cost`` leaves them out. An ``under``
+    the log has never seen raises :class:`~tagcore.query.UnknownPathError`.
 
     >>> from tagcore import RequestLog
     >>> log = RequestLog.from_records([
@@ -115,13 +125,21 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
     if by is not None:
         return _rollup_by(self, by, under=under, level=level, attribution=attribution,
                           sort=sort, metrics=metrics)
+    return _rollup(self, under, level, attribution, sort, metrics,
+                   unpriced_mask(self) is not None)
+
+
+def _rollup(self: RequestLog, under: str | None, level: int | None, attribution: str,
+            sort: str, metrics: Sequence[str], mark: bool) -> pd.DataFrame:
+    """:func:`rollup` without ``by``; ``mark`` adds the ``unpriced`` column."""
+    L = _log_mod()
     grand = col_total(self, "cost")
     trie = self.trie
     want_lat, want_time, qnames = _wants(metrics)
     if attribution == "full":
         nodes = _select_nodes(self, under, level)
         if nodes.size == 0 or len(self) == 0:
-            return _empty_frame(metrics, False)
+            return _marked(_empty_frame(metrics, False), mark, False)
         key = ("nodes", want_lat, want_time, len(trie))  # a shared trie may grow
         res = self._cache.get(key)
         if res is None:
@@ -135,7 +153,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
         _, total, _, lat_total = res
         keep = nodes[total[nodes, 0] > 0]
         if keep.size == 0:
-            return _empty_frame(metrics, False)
+            return _marked(_empty_frame(metrics, False), mark, False)
         quant = {}
         if qnames:
             q = kernels.group_quantiles(
@@ -150,19 +168,47 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
         par = [paths[p] if p >= 0 else None for p in parents[keep].tolist()]
         df = _frame(self, labels, depths[keep], par, total[keep], None, lat_total[keep], quant,
                     metrics, False, grand)
+        if mark:
+            df[UNPRICED] = _unpriced_per_node(self)[keep]
         return _sort(df, sort, trie.preorder[keep], total[keep, 4])
     # split / primary: one set of sibling nodes plus (untagged)
     nodes = _set_nodes(self, under, level, attribution)
-    return _set_rollup(self, nodes, attribution, metrics, sort, grand)
+    return _set_rollup(self, nodes, attribution, metrics, sort, grand, mark)
+
+
+def _marked(df: pd.DataFrame, mark: bool, split: bool) -> pd.DataFrame:
+    """An empty frame with the ``unpriced`` column when ``mark``."""
+    if mark:
+        df[UNPRICED] = pd.Series([], dtype=np.float64 if split else np.int64, index=df.index)
+    return df
+
+
+def _unpriced_per_node(self: RequestLog) -> np.ndarray:
+    """Per node of the trie: the requests whose cost is unknown that it covers, each once
+    (full attribution; cached, like the roll-up itself, per size of a shared trie)."""
+    if unpriced_mask(self) is None:  # a part of a log that has some (rollup by=)
+        return np.zeros(len(self.trie), dtype=np.int64)
+    key = ("unpriced_nodes", len(self.trie))
+    got = self._cache.get(key)
+    if got is None:
+        sub = unpriced_log(self)
+        trie = self.trie
+        _, total, _, _ = kernels.rollup_nodes(
+            trie.parents, sub.tag_offsets, sub.tag_ids, sub.status, sub.prompt_tokens,
+            sub.completion_tokens, sub.cost, sub.latency_ms, sub.ts,
+            tree=(trie.roots, trie.depths, trie.preorder), want_latency=False,
+            want_time=False, trusted=sub, max_tags=_max_tags(sub))
+        got = self._cache[key] = np.ascontiguousarray(total[:, 0])
+    return got
 
 
 def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
-                metrics: Sequence[str], sort: str, grand: int) -> pd.DataFrame:
+                metrics: Sequence[str], sort: str, grand: int, mark: bool) -> pd.DataFrame:
     L = _log_mod()
     trie = self.trie
     split = attribution == "split"
     if len(self) == 0:
-        return _empty_frame(metrics, split)
+        return _marked(_empty_frame(metrics, split), mark, split)
     want_lat, _, qnames = _wants(metrics)
     slot = _node_slots(self, nodes)
     ns = nodes.size
@@ -172,7 +218,7 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
     iacc, facc = iacc[0], facc[0]
     keep = np.flatnonzero(iacc[:, 0] > 0)
     if keep.size == 0:
-        return _empty_frame(metrics, split)
+        return _marked(_empty_frame(metrics, split), mark, split)
     quant = {}
     if qnames:
         qv = [L._QUANTILES[m] for m in qnames]
@@ -201,6 +247,15 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
         par.append(None)
     df = _frame(self, labels, np.array(depth), par, iacc[keep], facc[keep], facc[keep, 4],
                 quant, metrics, split, grand)
+    if mark:
+        if unpriced_mask(self) is None:
+            df[UNPRICED] = np.zeros(len(df), dtype=np.float64 if split else np.int64)
+        else:
+            sub = unpriced_log(self)
+            ui, uf = kernels.rollup_slots(sub.tag_offsets, sub.tag_ids, slot, ns, sub.status,
+                                          sub.prompt_tokens, sub.completion_tokens, sub.cost,
+                                          sub.latency_ms, sub.ts, mode=attribution, trusted=sub)
+            df[UNPRICED] = uf[0][keep, 0] if split else ui[0][keep, 0]
     return _sort(df, sort, keep.astype(np.int64), iacc[keep, 4])  # slots are in path order
 
 
@@ -237,25 +292,29 @@ def _group_column(self: RequestLog, by: str) -> tuple[np.ndarray, list[Any]]:
 
 def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
     codes, labels = _group_column(self, by)
+    _node(self, kw["under"], "under")  # an unknown path is refused even with no group
     frames, keys = [], []
     metrics = list(kw["metrics"])
     # shares are of this log's grand total, not of the group's: they need the exact nanos
     inner = [*metrics, "cost_nanos"] if "share" in metrics and "cost_nanos" not in metrics \
         else metrics
     grand = col_total(self, "cost")
+    mark = unpriced_mask(self) is not None
     for g, label in enumerate(labels):
         rows = codes == g
         if not rows.any():
             continue
-        part = rollup(self[rows], **{**kw, "metrics": inner})
+        part = _rollup(self[rows], kw["under"], kw["level"], kw["attribution"], kw["sort"],
+                       inner, mark)
         if "share" in part:
             part["share"] = (part["cost_nanos"] / (grand if grand <= _I64_MAX else float(grand))
                              if grand else part["share"] * 0)
-            part = part[["depth", "parent", *metrics]]
+            part = part[["depth", "parent", *metrics, *([UNPRICED] if mark else [])]]
         frames.append(part)
         keys.append(label)
     if not frames:
-        empty = _empty_frame(kw["metrics"], kw["attribution"] == "split")
+        split = kw["attribution"] == "split"
+        empty = _marked(_empty_frame(kw["metrics"], split), mark, split)
         empty.index = pd.MultiIndex.from_arrays([[], []], names=[by, "tag"])
         return empty
     return pd.concat(frames, keys=keys, names=[by, "tag"])
@@ -266,7 +325,8 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         metrics: Sequence[str] | None = None) -> pd.DataFrame:
     """The ``n`` largest nodes of a set by ``metric``, plus an ``(other)`` row holding the
     rest, so that the rows add up to the total (split or primary attribution; with full
-    attribution nodes overlap and ``(other)`` is what the top n do not cover).
+    attribution nodes overlap and ``(other)`` is what the top n do not cover). The
+    ``unpriced`` column is added as by :func:`rollup`.
 
     >>> from tagcore import RequestLog
     >>> log = RequestLog.from_records([
@@ -289,11 +349,14 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
     if metric not in sum_metrics:
         raise ValueError(f"metric: {metric!r} must be one of the summed metrics {sum_metrics}")
     inner = list(dict.fromkeys([*sum_metrics, "cost_nanos"]))  # exact money inside
+    flags = unpriced_mask(self)
+    mark = flags is not None
     if attribution == "full":
         nodes = _set_nodes(self, under, level, attribution, what="top")
         df = rollup(self, under=under, level=level if level is not None else
                     (self.trie.depth(nodes[0]) if nodes.size else None),
-                    metrics=inner) if nodes.size else _empty_frame(inner, False)
+                    metrics=inner) if nodes.size else _marked(_empty_frame(inner, False), mark,
+                                                              False)
     else:
         df = rollup(self, under=under, level=level, attribution=attribution, metrics=inner)
     df = df[df.index != L.UNTAGGED]
@@ -307,6 +370,8 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         rest = kernels.row_bits(self.tag_offsets, self.tag_ids, covered, trusted=self) == 0
         tot = totals(self[rest], counted) if len(self) else totals(self, counted)
         other: dict[str, Any] = {m: tot[m] for m in counted}
+        if flags is not None:
+            other[UNPRICED] = int(flags[rest].sum())
     else:
         # the rows add up to the total: (other) is the total less the top n, in exact ints
         plain = [m for m in counted if m not in _SUMMED]
@@ -318,6 +383,10 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
             other[m] = tot[m] - (sum(h.tolist()) if h.dtype.kind in "iu" else h.sum())
             if m in _SUMMED and isinstance(other[m], int) and other[m] > _I64_MAX:
                 raise overflow_error(self, m, other[m], L.OTHER)
+        if flags is not None:
+            h = head[UNPRICED]
+            other[UNPRICED] = int(flags.sum()) - (sum(h.tolist()) if h.dtype.kind in "iu"
+                                                  else h.sum())
     other["cost"] = int(other["cost_nanos"]) / NANOS
     grand = col_total(self, "cost")
     other["share"] = int(other["cost_nanos"]) / grand if grand else 0.0
@@ -327,7 +396,8 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         row[[c for c in df.columns]]
     out = out.astype({c: df[c].dtype for c in df.columns if c != "parent"})
     out.index.name = "tag"
-    return out[["depth", "parent", *metrics_order(sum_metrics, metrics)]]
+    return out[["depth", "parent", *metrics_order(sum_metrics, metrics),
+                *([UNPRICED] if mark else [])]]
 
 
 def metrics_order(have: Sequence[str], want: Sequence[str]) -> list[str]:

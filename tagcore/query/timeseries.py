@@ -30,6 +30,8 @@ from tagcore.query._common import (  # noqa: F401
     _sort,
     _wants,
     check_sums,
+    unpriced_log,
+    unpriced_mask,
 )
 from tagcore.query.window import window
 
@@ -184,7 +186,23 @@ def _buckets(self: RequestLog, freq: str, w: tuple[int, int] | None, tz: str):
 
 
 _TS_METRICS = {"cost": 4, "requests": 0, "errors": 1, "prompt_tokens": 2,
-               "completion_tokens": 3, "total_tokens": None}
+               "completion_tokens": 3, "total_tokens": None, "unpriced": None}
+
+
+def _unpriced_cells(self: RequestLog, slot: np.ndarray, ns: int, group: np.ndarray | None,
+                    n_groups: int, attribution: str) -> np.ndarray:
+    """Requests whose cost is unknown per (group, slot) (split shares under split)."""
+    split = attribution == "split"
+    mask = unpriced_mask(self)
+    if mask is None:
+        return np.zeros((n_groups, ns + 1), dtype=np.float64 if split else np.int64)
+    sub = unpriced_log(self)
+    iacc, facc = kernels.rollup_slots(sub.tag_offsets, sub.tag_ids, slot, ns, sub.status,
+                                      sub.prompt_tokens, sub.completion_tokens, sub.cost,
+                                      sub.latency_ms, sub.ts, mode=attribution,
+                                      group=None if group is None else group[mask],
+                                      n_groups=n_groups, trusted=sub)
+    return facc[:, :, 0] if split else iacc[:, :, 0]
 
 
 def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str | None = None,
@@ -195,6 +213,10 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
 
     ``freq`` is a pandas alias: ``"1h"``, ``"15min"`` (absolute), ``"1D"``, ``"1W"`` (weeks
     starting Monday), ``"1MS"`` (calendar, in ``tz``, DST-correct).
+
+    ``metric="unpriced"`` counts the requests whose cost is unknown (their cost counts 0). A
+    cost series of a log that has such requests says how many it counts in
+    ``df.attrs["unpriced"]``; the cells are the same metric, so no count column is mixed in.
 
     >>> from tagcore import RequestLog
     >>> log = RequestLog.from_records([
@@ -235,6 +257,8 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
     split = attribution == "split"
     if metric == "cost":
         vals = iacc[:, :, 4] / NANOS
+    elif metric == "unpriced":
+        vals = _unpriced_cells(self, slot, ns, b, nb, attribution)
     elif metric == "total_tokens":
         vals = (facc[:, :, 2] + facc[:, :, 3]) if split else (iacc[:, :, 2] + iacc[:, :, 3])
     else:
@@ -256,4 +280,21 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
                lambda i: f"{labels[i % shown]} in the bucket of {starts[i // shown].isoformat()}")
     df = pd.DataFrame(vals, index=pd.DatetimeIndex(starts, name="ts"),
                       columns=pd.Index(labels, dtype=object, name="tag"))
+    if metric == "cost" and unpriced_mask(self) is not None:
+        df.attrs["unpriced"] = _unpriced_shown(self, slot, ns, b, nb, attribution)
     return df
+
+
+def _unpriced_shown(self: RequestLog, slot: np.ndarray, ns: int, group: np.ndarray,
+                    n_groups: int, attribution: str) -> int:
+    """How many requests with an unknown cost a frame of the set counts in its buckets: any
+    in a bucket for split and primary (every request lands in a column), those that carry a
+    node of the set for full attribution."""
+    mask = unpriced_mask(self)
+    if mask is None or n_groups == 0:
+        return 0
+    g = group[mask]
+    if attribution != "full":
+        return int((g >= 0).sum())
+    one = np.where(slot >= 0, 0, -1).astype(np.int32)  # every node of the set: one slot
+    return int(_unpriced_cells(self, one, 1, group, n_groups, "full")[:, 0].sum())
