@@ -61,6 +61,7 @@ __all__ = [
     "TagPolicy",
     "normalize_tag",
     "normalize_tags",
+    "map_key_value_tag",
     "tags_from_mapping",
 ]
 
@@ -528,3 +529,35 @@ def tags_from_mapping(
     if dropped:
         out.dropped = tuple(dropped)
     return out
+
+
+# ====================================================== key:value tags
+
+
+_KV_RE = re.compile(r"^\s*([A-Za-z_](?:[A-Za-z0-9_.\- ]*[A-Za-z0-9_.\-])?)\s*:(.*)$", re.S)
+
+
+def map_key_value_tag(tag: str) -> str:
+    """``key:value`` / ``key: value`` -> ``key/value``; other tags unchanged.
+
+    The convention of LiteLLM's and Langfuse's tags (``product:chat-bot``, LiteLLM's own
+    ``User-Agent: OpenAI/Python 1.40.0``), read the same by their file readers
+    (:mod:`tagcore.io._vendor` says the rule) and by :func:`~tagcore.gateway.extract_tags`
+    for the tags a client sends the LiteLLM way, so that they roll up under their key.
+
+    >>> map_key_value_tag("product:chat-bot")
+    'product/chat-bot'
+    >>> map_key_value_tag("User-Agent: OpenAI/Python 1.40.0")
+    'User-Agent/OpenAI/Python 1.40.0'
+    >>> map_key_value_tag("https://example.com/a")
+    'https/example.com/a'
+    >>> [map_key_value_tag(t) for t in ["12:30", "org/team:x", "plain", "key:"]]
+    ['12:30', 'org/team:x', 'plain', 'key:']
+    """
+    m = _KV_RE.match(tag)
+    if m is None:
+        return tag
+    value = m.group(2).strip().lstrip("/").strip()
+    if not value:
+        return tag
+    return f"{m.group(1)}/{value}"

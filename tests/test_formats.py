@@ -260,9 +260,10 @@ def test_openai_failed_request_without_response():
 
 
 def test_openai_unknown_model_is_reported_by_the_table():
-    table = PriceTable({"gpt-4o": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}})
+    # (gpt-4o-2024-08-06 against a gpt-4o price is now priced as gpt-4o: tests/test_unpriced.py)
+    table = PriceTable({"gpt-4.1": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}})
     (rec,), _ = parse_openai_log(jsonl(chat_line()), table)
-    assert rec["cost"] is None
+    assert rec["cost"] is None and rec["unpriced"] == 1
     assert table.unpriced == {"gpt-4o-2024-08-06": 1}
 
 
@@ -578,9 +579,11 @@ def test_litellm_real_payload_fixture(format_file):
 
 
 def test_litellm_standard_logging_payload_shape(format_file):
-    # StandardLoggingPayload has the same token/spend-ish columns but response_cost, not spend
+    # StandardLoggingPayload has the same token columns but response_cost, not spend: refused
+    # as a whole, naming the reader of payloads (tests/test_vendor_shapes.py reads it)
     row = json.loads(format_file("litellm", "example_standard_logging_payload.json").read_text())
-    with pytest.raises(FormatError, match=r"record 1: spend: missing"):
+    with pytest.raises(FormatError, match=r"not a LiteLLM SpendLogs export: none of its fields "
+                       r"\('spend'\) in the first record .*read them with tc.read_litellm_payloads"):
         parse_litellm_spend_logs(io.StringIO(json.dumps([row])))
     row["spend"] = row["response_cost"]
     (rec,), _ = parse_litellm_spend_logs(io.StringIO(json.dumps([row])))
@@ -639,10 +642,13 @@ def test_litellm_missing_columns_and_truncated_csv():
     records, skipped = parse_litellm_spend_logs(named(truncated, "s.csv"), on_error="skip")
     assert len(records) == 1 and len(skipped) == 1
     # a JSON row without a required column
-    with pytest.raises(FormatError, match=r"record 1: spend: missing"):
-        parse_litellm_spend_logs(
-            io.StringIO(json.dumps([{k: v for k, v in row.items() if k != "spend"}]))
-        )
+    no_spend = {k: v for k, v in row.items() if k != "spend"}
+    with pytest.raises(FormatError, match=r"record 2: spend: missing"):
+        parse_litellm_spend_logs(io.StringIO(json.dumps([row, no_spend])))
+    # ... and rows none of which has one: not a SpendLogs export at all
+    with pytest.raises(FormatError, match=r"not a LiteLLM SpendLogs export: none of its fields "
+                       r"\('spend'\) in the first record \(api_key, "):
+        parse_litellm_spend_logs(io.StringIO(json.dumps([no_spend])))
     # a truncated JSON array cannot be skipped around: one clear error with line and column
     with pytest.raises(FormatError, match=r"^s.json:1: invalid JSON"):
         parse_litellm_spend_logs(named(json.dumps([row])[:-10], "s.json"), on_error="skip")

@@ -12,12 +12,14 @@ One module per format over one shared :mod:`tagcore.io._common`, as in ``pandas.
   :mod:`tagcore.io.jsonl` (:func:`read_jsonl`, :func:`to_jsonl`),
   :mod:`tagcore.io.csv` (:func:`read_csv`, :func:`to_csv`),
   :mod:`tagcore.io.arrow` (:func:`from_arrow`, :func:`~tagcore.io.arrow.log_to_arrow`),
-  :mod:`tagcore.io._dispatch` (:func:`read_any`);
+  :mod:`tagcore.io._dispatch` (:func:`read_any`: every format below too, recognised by its
+  fields with the table of :mod:`tagcore.io._shapes`; a file of no known format, or of
+  several, is refused);
 - vendor exports over :mod:`tagcore.io._vendor` (:class:`FormatError`, rows of JSON, JSONL
   and CSV, record collection, ``key:value`` tags, records to a log):
   :mod:`tagcore.io.openai` (:func:`read_openai_log`), :mod:`tagcore.io.litellm`
-  (:func:`read_litellm_spend_logs`), :mod:`tagcore.io.helicone` (:func:`read_helicone_export`),
-  :mod:`tagcore.io.langfuse` (:func:`read_langfuse_traces`,
+  (:func:`read_litellm_spend_logs`, :func:`read_litellm_payloads`), :mod:`tagcore.io.helicone`
+  (:func:`read_helicone_export`), :mod:`tagcore.io.langfuse` (:func:`read_langfuse_traces`,
   :func:`read_langfuse_observations`), :mod:`tagcore.io.openrouter`
   (:func:`read_openrouter_activity`).
 
@@ -86,7 +88,12 @@ from tagcore.io.langfuse import (
     read_langfuse_observations,
     read_langfuse_traces,
 )
-from tagcore.io.litellm import parse_litellm_spend_logs, read_litellm_spend_logs
+from tagcore.io.litellm import (
+    parse_litellm_payloads,
+    parse_litellm_spend_logs,
+    read_litellm_payloads,
+    read_litellm_spend_logs,
+)
 from tagcore.io.openai import parse_openai_log, read_openai_log
 from tagcore.io.openrouter import parse_openrouter_activity, read_openrouter_activity
 from tagcore.io.parquet import read_parquet, to_parquet
@@ -108,12 +115,14 @@ __all__ = [
     "parse_helicone_export",
     "parse_langfuse_observations",
     "parse_langfuse_traces",
+    "parse_litellm_payloads",
     "parse_litellm_spend_logs",
     "parse_openai_log",
     "parse_openrouter_activity",
     "read_helicone_export",
     "read_langfuse_observations",
     "read_langfuse_traces",
+    "read_litellm_payloads",
     "read_litellm_spend_logs",
     "read_openai_log",
     "read_openrouter_activity",

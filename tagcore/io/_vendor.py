@@ -18,6 +18,13 @@ reason::
 
     requests.jsonl:17: response.usage.prompt_tokens: expected a non-negative integer, got 'abc'
 
+A reader refuses input that is not its format before reading any row: when none of its
+format's key fields is in the CSV header or the first 100 records (or a field of another
+format that shares one of them is), it raises a :class:`FormatError` that names the fields it
+looked for and, when they are those of another format, the reader of that one (the table of
+:mod:`tagcore.io._shapes`, which :func:`~tagcore.io.read_any` recognises formats by). A
+billing tool never reads a file it does not understand as zeros.
+
 The layout comes from the suffix table of :mod:`tagcore.io._common` (``.csv``, ``.jsonl``,
 ``.ndjson``; any other name, ``.json`` too, is decided by the content: ``[`` or ``{`` is JSON,
 an array, one object, an API page ``{"data": [...]}`` or JSONL; anything else is CSV).
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import warnings
@@ -61,8 +69,15 @@ from tagcore.io._common import (
     _read_bytes,
     format_of,
 )
+from tagcore.io._shapes import SAMPLE, Shape, hint, refusal
 from tagcore.io._values import _is_missing, _RowError, _short
-from tagcore.tags import TagError, TagPolicy, normalize_tags, tags_from_mapping
+from tagcore.tags import (  # map_key_value_tag: defined with the tags, exported here
+    TagError,
+    TagPolicy,
+    map_key_value_tag,
+    normalize_tags,
+    tags_from_mapping,
+)
 
 if TYPE_CHECKING:
     from tagcore.log import RequestLog
@@ -122,30 +137,6 @@ def _json_value(value: Any, field: str, kind: type) -> Any:
 
 
 # ====================================================================== tags
-
-
-_KV_RE = re.compile(r"^\s*([A-Za-z_](?:[A-Za-z0-9_.\- ]*[A-Za-z0-9_.\-])?)\s*:(.*)$", re.S)
-
-
-def map_key_value_tag(tag: str) -> str:
-    """``key:value`` / ``key: value`` -> ``key/value``; other tags unchanged (see module doc).
-
-    >>> map_key_value_tag("product:chat-bot")
-    'product/chat-bot'
-    >>> map_key_value_tag("User-Agent: OpenAI/Python 1.40.0")
-    'User-Agent/OpenAI/Python 1.40.0'
-    >>> map_key_value_tag("https://example.com/a")
-    'https/example.com/a'
-    >>> [map_key_value_tag(t) for t in ["12:30", "org/team:x", "plain", "key:"]]
-    ['12:30', 'org/team:x', 'plain', 'key:']
-    """
-    m = _KV_RE.match(tag)
-    if m is None:
-        return tag
-    value = m.group(2).strip().lstrip("/").strip()
-    if not value:
-        return tag
-    return f"{m.group(1)}/{value}"
 
 
 def _tags(
@@ -237,7 +228,8 @@ def _rows_json(fh: IO[str], name: str) -> Iterator[Row]:
             yield loc, obj
 
 
-def _rows_csv(fh: IO[str], name: str, required: tuple[str, ...]) -> Iterator[Row]:
+def _rows_csv(fh: IO[str], name: str, required: tuple[str, ...],
+              shape: Shape | None = None) -> Iterator[Row]:
     reader = csv.reader(fh)
     try:
         header = next(reader)
@@ -246,10 +238,15 @@ def _rows_csv(fh: IO[str], name: str, required: tuple[str, ...]) -> Iterator[Row
     cols = [h.strip().lower() for h in header]
     missing = [c for c in required if c.lower() not in cols]
     if missing:
-        raise FormatError(
-            f"{name}:1: missing required column{'s' if len(missing) > 1 else ''} "
-            + ", ".join(repr(c) for c in missing)
-        )
+        msg = (f"{name}:1: missing required column{'s' if len(missing) > 1 else ''} "
+               + ", ".join(repr(c) for c in missing))
+        if shape is not None and not shape.matches(cols):
+            msg += hint(shape, set(cols))
+        raise FormatError(msg)
+    if shape is not None:
+        wrong = refusal(shape, set(cols), name, None)
+        if wrong is not None:
+            raise wrong
     prev = reader.line_num
     for row in reader:
         loc = f"{name}:{prev + 1}"
@@ -278,18 +275,32 @@ def _kind_of(name: str, text: str) -> str:
     return "json" if re.match(r"\s*[\[{]", text) else "csv"
 
 
-def _rows(source: Source, required_csv: tuple[str, ...] = ()) -> Iterator[Row]:
+def _rows(source: Source, required_csv: tuple[str, ...] = (),
+          shape: Shape | None = None) -> Iterator[Row]:
+    """The rows of a vendor file. With ``shape`` (the reader's format, :mod:`tagcore.io._shapes`)
+    input that is not of that format is refused before any row is parsed: the CSV header,
+    or the fields of the first :data:`~tagcore.io._shapes.SAMPLE` JSON records."""
     data, name = _read_bytes(source)
     text = _decode(data, lambda line, reason: FormatError(f"{name}:{line}: {reason}"))
     del data
     fh = io.StringIO(text, newline="")
     kind = _kind_of(name, text)
     if kind == "csv":
-        yield from _rows_csv(fh, name, required_csv)
-    elif kind == "jsonl":
-        yield from _rows_jsonl(fh, name)
-    else:
-        yield from _rows_json(fh, name)
+        yield from _rows_csv(fh, name, required_csv, shape)
+        return
+    rows = _rows_jsonl(fh, name) if kind == "jsonl" else _rows_json(fh, name)
+    if shape is None:
+        yield from rows
+        return
+    first = list(itertools.islice(rows, SAMPLE))
+    records = [r for _, r in first if isinstance(r, Mapping)]
+    if records:
+        found = {str(k).strip().lower() for r in records for k in r}
+        wrong = refusal(shape, found, name, len(records))
+        if wrong is not None:
+            raise wrong
+    yield from first
+    yield from rows
 
 
 def _collect(
@@ -322,7 +333,10 @@ def _to_log(
     source: Source, parsed: Parsed, policy: TagPolicy | None, on_error: OnError
 ) -> RequestLog:
     """Records -> ``RequestLog``; skipped rows are warned about and added to the log's
-    ``dropped_rows`` count and ``problems`` list."""
+    ``dropped_rows`` count and ``problems`` list. A record without a cost (a source that
+    gives none, or a model the price table could not price) is unpriced: 0 in the sums,
+    flagged in the log's ``unpriced`` column and counted per model in ``problems`` (with the
+    table's reason, e.g. ``unknown model``)."""
     from tagcore.log import RequestLog
 
     on_error = _check_on_error(on_error)  # type: ignore[assignment]
@@ -331,11 +345,17 @@ def _to_log(
         first = "; ".join(skipped[:_MAX_REASONS])
         more = "" if len(skipped) <= _MAX_REASONS else f"; ... ({len(skipped) - _MAX_REASONS} more)"
         warnings.warn(f"skipped {len(skipped)} bad row(s): {first}{more}", stacklevel=3)
-    log = RequestLog.from_records(
+    reasons: dict[str, str] = {}
+    for r in records:
+        why = r.pop(_UNPRICED_WHY, None)
+        if why is not None:
+            reasons.setdefault(r["model"], why)
+    log = RequestLog._from_records(
         records,
         policy=policy,
         on_error="drop" if on_error == "skip" else "raise",
         source=_name_of(source),
+        unpriced_reasons=reasons,
     )
     if skipped:
         _note_problems(log, len(skipped), skipped)
@@ -343,6 +363,7 @@ def _to_log(
 
 
 _PENDING = "_price_tokens"
+_UNPRICED_WHY = "_unpriced_reason"  # why the table could not price a record (for problems)
 
 
 def _price(
@@ -367,7 +388,9 @@ def _price(
 
 def _price_all(parsed: Parsed, prices: PriceTable | None) -> Parsed:
     """Price the marked records with one vectorised :meth:`PriceTable.price_many` call:
-    ``cost_nanos`` when priced, ``cost=None`` (unknown, reported by the table) otherwise."""
+    ``cost_nanos`` when priced; otherwise ``cost=None`` and ``unpriced=1`` (unknown, never
+    zero), with the table's reason kept for the log's ``problems`` (:func:`_to_log`).
+    Dated and provider-prefixed names resolve as :meth:`PriceTable.resolve` says."""
     records, skipped = parsed
     todo = [r for r in records if _PENDING in r]
     if prices is None or not todo:
@@ -376,10 +399,13 @@ def _price_all(parsed: Parsed, prices: PriceTable | None) -> Parsed:
 
     tokens = np.array([r[_PENDING] for r in todo], dtype=np.int64).reshape(len(todo), 5)
     nanos, unpriced = prices.price_many([r["model"] for r in todo], *tokens.T)
+    reasons = prices.unpriced_reasons if unpriced.any() else {}
     for r, n, bad in zip(todo, nanos.tolist(), unpriced.tolist()):
         del r[_PENDING]
         if bad:
             r["cost"] = None
+            r["unpriced"] = 1
+            r[_UNPRICED_WHY] = reasons.get(r["model"], "unknown model")
         else:
             r["cost_nanos"] = n
     return records, skipped

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import Source
+from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
     _float,
@@ -144,7 +145,8 @@ def parse_helicone_export(
             rec["user"] = user
         return rec
 
-    return _price_all(_collect(_rows(source, _HELICONE_REQUIRED), parse, on_error), prices)
+    rows = _rows(source, _HELICONE_REQUIRED, SHAPES["helicone"])
+    return _price_all(_collect(rows, parse, on_error), prices)
 
 
 def read_helicone_export(

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import Source
+from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
     _get,
@@ -139,7 +140,8 @@ def parse_langfuse_traces(
         }
         return _langfuse_ids(rec, row)
 
-    return _collect(_rows(source, ("timestamp",)), parse, on_error)
+    return _collect(_rows(source, ("timestamp",), SHAPES["langfuse_traces"]), parse,
+                    on_error)
 
 
 def read_langfuse_traces(
@@ -238,7 +240,8 @@ def parse_langfuse_observations(
         }
         return _langfuse_ids(rec, row)
 
-    return _collect(_rows(source, ("startTime",)), parse, on_error)
+    return _collect(_rows(source, ("startTime",), SHAPES["langfuse_observations"]),
+                    parse, on_error)
 
 
 def read_langfuse_observations(

@@ -1,4 +1,9 @@
-"""LiteLLM ``LiteLLM_SpendLogs`` exports: CSV, a JSON array (or ``{"data": [...]}``) or JSONL."""
+"""LiteLLM: ``LiteLLM_SpendLogs`` exports and ``StandardLoggingPayload`` records (what
+LiteLLM's callbacks receive), as CSV, a JSON array (or ``{"data": [...]}``) or JSONL.
+
+:func:`_payload_record` is the one reading of a ``StandardLoggingPayload``: the file reader
+(:func:`read_litellm_payloads`) and the live logger (:mod:`tagcore.integrations.litellm`) both
+use it, so a request recorded live and the same request read from a file are the same row."""
 
 from __future__ import annotations
 
@@ -6,11 +11,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import Source
+from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
     _int,
+    _is_missing,
     _latency_between,
     _RowError,
+    _seconds_to_ms,
+    _short,
     _status_of_litellm,
     _time,
     _usage,
@@ -28,13 +37,15 @@ from tagcore.io._vendor import (
     _tags,
     _text,
     _to_log,
+    map_key_value_tag,
 )
 from tagcore.tags import TagPolicy
 
 if TYPE_CHECKING:
     from tagcore.log import RequestLog
 
-__all__ = ['parse_litellm_spend_logs', 'read_litellm_spend_logs']
+__all__ = ['parse_litellm_payloads', 'parse_litellm_spend_logs', 'read_litellm_payloads',
+           'read_litellm_spend_logs']
 
 
 _LITELLM_REQUIRED = ("model", "spend", "prompt_tokens", "completion_tokens", "startTime", "endTime")
@@ -111,7 +122,8 @@ def parse_litellm_spend_logs(
             rec["key"] = alias
         return rec
 
-    return _collect(_rows(source, _LITELLM_REQUIRED), parse, on_error)
+    return _collect(_rows(source, _LITELLM_REQUIRED, SHAPES["litellm_spend_logs"]), parse,
+                    on_error)
 
 
 def read_litellm_spend_logs(
@@ -153,6 +165,197 @@ def read_litellm_spend_logs(
     return _to_log(
         source,
         parse_litellm_spend_logs(source, key_value=key_value, policy=policy, on_error=on_error),
+        policy,
+        on_error,
+    )
+
+
+# ================================================================ StandardLoggingPayload
+
+
+_PAYLOAD_REQUIRED_CSV = ("model", "startTime")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _payload_tags(row: Mapping[str, Any], metadata: Mapping[str, Any],
+                  key_value: KeyValue) -> list[str]:
+    """``request_tags`` then ``metadata.tags`` (a list of strings; a JSON string too),
+    ``key:value`` mapped to ``key/value`` when ``key_value="path"``; not yet normalized."""
+    out: list[str] = []
+    for field, listed in (("request_tags", row.get("request_tags")),
+                          ("metadata.tags", metadata.get("tags"))):
+        listed = _json_value(listed, field, list)
+        for i, t in enumerate(listed or ()):
+            if not isinstance(t, str):
+                raise _RowError(f"{field}[{i}]", f"expected a string, got {_short(t)}")
+            out.append(map_key_value_tag(t) if key_value == "path" else t)
+    return out
+
+
+def _payload_status(row: Mapping[str, Any]) -> int:
+    """``status`` (``success`` 200, ``failure`` 500, or an HTTP status); a failure with an
+    HTTP ``error_information.error_code`` (``"429"``) gets that code."""
+    status = _status_of_litellm(row.get("status"), "status")
+    if status >= 400:
+        code = _text(_mapping(row.get("error_information")).get("error_code"))
+        if code and code.isdigit() and 400 <= int(code) <= 599:
+            return int(code)
+    return status
+
+
+def _payload_usage(row: Mapping[str, Any], metadata: Mapping[str, Any]
+                   ) -> tuple[dict[str, int] | None, str]:
+    """The first usage object of ``metadata.usage_object``, ``hidden_params.usage_object``,
+    ``response.usage``, read by :func:`tagcore.coerce.parse_usage`, and its field."""
+    response = row.get("response")
+    for field, usage in (
+        ("metadata.usage_object", metadata.get("usage_object")),
+        ("hidden_params.usage_object", _mapping(row.get("hidden_params")).get("usage_object")),
+        ("response.usage", _mapping(response).get("usage")),
+    ):
+        if isinstance(usage, Mapping) and usage:
+            return _usage(usage, field), field
+    return None, ""
+
+
+def _payload_record(row: Mapping[str, Any], policy: TagPolicy | None, key_value: KeyValue,
+                    *, normalize: bool = True) -> Record:
+    """One ``StandardLoggingPayload`` as a record of :meth:`RequestLog.from_records`
+    (``normalize=False``: the tags as read, for a :class:`~tagcore.Recorder` to normalize
+    with its own policy); a bad field raises :class:`_RowError`."""
+    row = _lower_keys(row)
+    start = _time(row.get("starttime"), "startTime")
+    latency: float | None
+    if not _is_missing(row.get("endtime")):
+        latency = _latency_between(start, _time(row["endtime"], "endTime"), "endTime")
+    else:
+        latency = _seconds_to_ms(row.get("response_time"), "response_time")
+    model = _text(row.get("model"))
+    if not model:
+        raise _RowError("model", "missing")
+    status = _payload_status(row)
+    metadata = _json_value(row.get("metadata"), "metadata", dict) or {}
+    usage, usage_field = _payload_usage(row, metadata)
+    tokens = {}
+    for col in ("prompt_tokens", "completion_tokens"):
+        if not _is_missing(row.get(col)):
+            tokens[col] = _int(row[col], col)
+        elif usage is not None:
+            tokens[col] = usage[col]
+        elif status >= 400:  # a failed request may report no usage: it used none
+            tokens[col] = 0
+        else:
+            raise _RowError(col, "missing (and no metadata.usage_object)")
+    cached = usage["cached_tokens"] if usage else 0
+    reasoning = usage["reasoning_tokens"] if usage else 0
+    if cached > tokens["prompt_tokens"]:
+        raise _RowError(usage_field, f"{cached} cached tokens exceed prompt_tokens "
+                                     f"{tokens['prompt_tokens']}")
+    if reasoning > tokens["completion_tokens"]:
+        raise _RowError(usage_field, f"{reasoning} reasoning tokens exceed completion_tokens "
+                                     f"{tokens['completion_tokens']}")
+    tags = _payload_tags(row, metadata, key_value)
+    if normalize:
+        tags = _tags(tags, "request_tags", policy)
+    rec: Record = {
+        "ts": start,
+        "model": model,
+        "prompt_tokens": tokens["prompt_tokens"],
+        "completion_tokens": tokens["completion_tokens"],
+        "cached_tokens": cached,
+        "reasoning_tokens": reasoning,
+        "cost": _dollars(row.get("response_cost"), "response_cost"),  # None: unknown
+        "latency_ms": latency,
+        "status": status,
+        "request_tags": tags,
+    }
+    for out, value in (
+        ("request_id", _text(row.get("id")) or _text(row.get("litellm_call_id"))),
+        ("user", _text(metadata.get("user_api_key_user_id")) or _text(row.get("end_user"))),
+        ("key", _text(metadata.get("user_api_key_alias"))
+         or _text(metadata.get("user_api_key_hash"))),
+    ):
+        if value:
+            rec[out] = value
+    return rec
+
+
+def parse_litellm_payloads(
+    source: Source,
+    *,
+    key_value: KeyValue = "path",
+    policy: TagPolicy | None = None,
+    on_error: OnError = "raise",
+) -> Parsed:
+    """Parse LiteLLM ``StandardLoggingPayload`` records; see :func:`read_litellm_payloads`.
+
+    >>> import io, json
+    >>> p = {"id": "chatcmpl-1", "status": "success", "model": "gpt-4o",
+    ...      "startTime": 1766000068.28466, "endTime": 1766000070.07935,
+    ...      "prompt_tokens": 10, "completion_tokens": 20, "response_cost": 0.000225,
+    ...      "request_tags": ["product:chat-bot"], "metadata": {"tags": ["customer/acme"],
+    ...      "usage_object": {"prompt_tokens": 10, "completion_tokens": 20,
+    ...                       "prompt_tokens_details": {"cached_tokens": 4}}}}
+    >>> (r,), _ = parse_litellm_payloads(io.StringIO(json.dumps([p])))
+    >>> r["request_tags"], r["cached_tokens"], r["cost"], round(r["latency_ms"], 2)
+    (['product/chat-bot', 'customer/acme'], 4, Decimal('0.000225'), 1794.69)
+    """
+    _check_key_value(key_value)
+
+    def parse(row: dict[str, Any]) -> Record:
+        return _payload_record(row, policy, key_value)
+
+    return _collect(_rows(source, _PAYLOAD_REQUIRED_CSV, SHAPES["litellm_payloads"]), parse,
+                    on_error)
+
+
+def read_litellm_payloads(
+    source: Source,
+    *,
+    key_value: KeyValue = "path",
+    policy: TagPolicy | None = None,
+    on_error: OnError = "raise",
+) -> RequestLog:
+    """Read LiteLLM ``StandardLoggingPayload`` records (what LiteLLM's callbacks and its
+    logging integrations receive: ``kwargs["standard_logging_object"]``): a JSON array (or
+    ``{"data": [...]}``, or one object) or JSONL, one payload per record.
+
+    * time ``startTime`` (epoch seconds, as LiteLLM writes it; ISO text too), latency
+      ``endTime - startTime`` (else ``response_time`` seconds);
+    * model ``model``; tokens ``prompt_tokens`` and ``completion_tokens``, else those of
+      ``metadata.usage_object``; cached and reasoning tokens from the first of
+      ``metadata.usage_object``, ``hidden_params.usage_object`` and ``response.usage``
+      (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.reasoning_tokens``;
+      none: 0). A success without tokens is a bad row; a failure without them used none;
+    * cost ``response_cost`` (dollars, exactly as LiteLLM computed it; missing: unknown,
+      never zero);
+    * status ``status``: ``success`` is 200, ``failure`` the HTTP code of
+      ``error_information.error_code`` when it is one (``"429"``), else 500;
+    * tags ``request_tags`` then ``metadata.tags`` (``key:value`` to ``key/value`` as in
+      :func:`read_litellm_spend_logs`; ``key_value="keep"`` keeps them);
+    * request id ``id`` (else ``litellm_call_id``); user ``metadata.user_api_key_user_id``
+      else ``end_user``; key ``metadata.user_api_key_alias`` else
+      ``metadata.user_api_key_hash``.
+
+    Records without LiteLLM's payload fields (``response_cost``, ``hidden_params``,
+    ``model_map_information``, ``saved_cache_cost``) are refused as a whole
+    (:class:`FormatError`), never read as zeros.
+
+    >>> import io, json
+    >>> p = {"id": "r1", "status": "failure", "model": "gpt-4o", "startTime": 1766000068.0,
+    ...      "endTime": 1766000068.5, "prompt_tokens": 0, "completion_tokens": 0,
+    ...      "response_cost": 0.0, "request_tags": ["env:prod"],
+    ...      "error_information": {"error_code": "429"}}
+    >>> log = read_litellm_payloads(io.StringIO(json.dumps(p)))
+    >>> int(log.status[0]), log.tags_of(0), float(log.latency_ms[0])
+    (429, ['env/prod'], 500.0)
+    """
+    return _to_log(
+        source,
+        parse_litellm_payloads(source, key_value=key_value, policy=policy, on_error=on_error),
         policy,
         on_error,
     )

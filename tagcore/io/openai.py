@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import Source
+from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _float,
     _int,
@@ -137,7 +138,8 @@ def parse_openai_log(
             rec["user"] = _text(request.get("user"))
         return rec
 
-    return _price_all(_collect(_rows(source), parse, on_error), prices)
+    return _price_all(_collect(_rows(source, shape=SHAPES["openai_log"]), parse, on_error),
+                      prices)
 
 
 def read_openai_log(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import Source
+from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
     _int,
@@ -107,7 +108,8 @@ def parse_openrouter_activity(
                 rec[out] = v
         return rec
 
-    return _collect(_rows(source, _OPENROUTER_REQUIRED), parse, on_error)
+    return _collect(_rows(source, _OPENROUTER_REQUIRED, SHAPES["openrouter"]), parse,
+                    on_error)
 
 
 def read_openrouter_activity(
