@@ -32,6 +32,7 @@ _WHERE = {
     "LogError": "tagcore.log",
     "SumOverflowError": "tagcore.log",
     "BucketLimitError": "tagcore.query",
+    "UnknownPathError": "tagcore.query",
     "RequestLog": "tagcore.log",
     "dollars_to_nanos": "tagcore.coerce",
     "time_to_nanos": "tagcore.coerce",
@@ -49,6 +50,7 @@ _WHERE = {
     "read_helicone_export": "tagcore.io",
     "read_langfuse_observations": "tagcore.io",
     "read_langfuse_traces": "tagcore.io",
+    "read_litellm_payloads": "tagcore.io",
     "read_litellm_spend_logs": "tagcore.io",
     "read_openai_log": "tagcore.io",
     "read_openrouter_activity": "tagcore.io",
@@ -92,6 +94,7 @@ __all__ = [
     "LogError",
     "SumOverflowError",
     "BucketLimitError",
+    "UnknownPathError",
     "RequestLog",
     "dollars_to_nanos",
     "time_to_nanos",
@@ -109,6 +112,7 @@ __all__ = [
     "read_helicone_export",
     "read_langfuse_observations",
     "read_langfuse_traces",
+    "read_litellm_payloads",
     "read_litellm_spend_logs",
     "read_openai_log",
     "read_openrouter_activity",
@@ -182,6 +186,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
         read_jsonl,
         read_langfuse_observations,
         read_langfuse_traces,
+        read_litellm_payloads,
         read_litellm_spend_logs,
         read_openai_log,
         read_openrouter_activity,
@@ -190,7 +195,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see every name
     )
     from tagcore.log import LogError, RequestLog, SumOverflowError
     from tagcore.prices import PriceTable
-    from tagcore.query import BucketLimitError
+    from tagcore.query import BucketLimitError, UnknownPathError
     from tagcore.report import Report, report
     from tagcore.sample import load_sample
     from tagcore.tags import (

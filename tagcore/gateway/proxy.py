@@ -18,17 +18,18 @@ For ``POST`` on an API path (by default every usage-bearing OpenAI-compatible en
 1. reads the body (at most ``max_body_bytes``, a **413** above; a **503** when the bodies of
    all requests in flight would pass ``max_inflight_bytes``) and takes the tags out with
    :func:`~tagcore.gateway.extract_tags` (body ``request_tags``, the ``X-Request-Tags`` header,
-   then ``default_tags``); an invalid body or tag is a **400** with the OpenAI error body of
-   :class:`~tagcore.tags.TagError`. A ``multipart/form-data`` body (audio transcriptions,
+   the tags clients send to LiteLLM, Helicone and Portkey, then ``default_tags``); an invalid
+   body or tag is a **400** with the OpenAI error body of :class:`~tagcore.tags.TagError`. A ``multipart/form-data`` body (audio transcriptions,
    image edits) is forwarded as it is: its tags come from the header, and a ``request_tags``
    form field is a 400 (the proxy does not rewrite forms, and never forwards tags);
 2. asks the budgets, reserving the request's estimate (see *Budgets* below); a request over
    budget is a **429** with the OpenAI error body of ``BudgetExceeded``; nothing is forwarded;
-3. forwards the body *without* ``request_tags`` to ``upstream + path`` (same method, query
-   string and headers, ``authorization`` included; minus ``host``, ``content-length``,
-   hop-by-hop headers and ``X-Request-Tags``; ``accept-encoding: identity`` so the proxy can
-   read the usage). A body without ``request_tags`` (and nothing injected) is forwarded as the
-   very bytes the client sent;
+3. forwards the body *without* the tags it read (``request_tags``, LiteLLM's ``tags`` and
+   ``metadata.tags``) to ``upstream + path`` (same method, query string and headers,
+   ``authorization`` included; minus ``host``, ``content-length``, hop-by-hop headers and the
+   tag headers ``X-Request-Tags``, ``x-litellm-tags``, ``Helicone-Property-*``,
+   ``x-portkey-metadata``; ``accept-encoding: identity`` so the proxy can read the usage). A
+   body without tags (and nothing injected) is forwarded as the very bytes the client sent;
 4. relays the upstream status, headers and body to the client **as the bytes arrive** (a JSON
    body too; an SSE stream event by event, never buffered whole);
 5. records the request once the response is over: ``recorder.record(tags, model=...,
@@ -149,7 +150,7 @@ from urllib.parse import quote, unquote
 from tagcore.coerce import dollars_to_nanos, parse_usage, to_count
 from tagcore.errors import TagcoreError
 from tagcore.gateway.budgets import Budgets
-from tagcore.gateway.extract import extract_tags
+from tagcore.gateway.extract import HELICONE_PREFIX, TAG_HEADERS, extract_tags
 from tagcore.tags import TagError, TagPolicy
 
 __all__ = [
@@ -202,7 +203,11 @@ _HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-_DROP_REQUEST = _HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-request-tags"}
+# ... and the tag headers extract_tags reads (X-Request-Tags and other gateways'; also every
+# Helicone-Property-*): what it reads is not forwarded
+_DROP_REQUEST = _HOP_BY_HOP | {b"host", b"content-length", b"expect"} | {
+    h.encode() for h in TAG_HEADERS}
+_HELICONE = HELICONE_PREFIX.encode()
 _DROP_RESPONSE = _HOP_BY_HOP
 _USAGE_NULL = re.compile(rb'"usage"\s*:\s*null')
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -1057,7 +1062,9 @@ class TagcoreProxy:
             ):
                 forwarded["stream_options"] = {**(options or {}), "include_usage": True}
                 injected = True
-        if not form and (injected or "request_tags" in parsed):
+        if not form and (injected or len(forwarded) != len(parsed)
+                         or forwarded.get("metadata") is not parsed.get("metadata")):
+            # tags taken out (request_tags, LiteLLM's tags / metadata.tags) or usage injected
             content = _dumps(forwarded)
             if not self._take(len(content), held):
                 await _send_refusal(send, self._busy())
@@ -1385,7 +1392,8 @@ def _forward_headers(
             drop.update(t.strip().lower() for t in value.split(b",") if t.strip())
     if identity:
         drop.add(b"accept-encoding")
-    out = [(k, v) for k, v in headers if k.lower() not in drop]
+    out = [(k, v) for k, v in headers
+           if k.lower() not in drop and k[:18].lower() != _HELICONE]
     if identity:
         out.append((b"accept-encoding", b"identity"))
     return out
