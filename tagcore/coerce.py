@@ -372,6 +372,8 @@ def _zone(tz: Any) -> _dt.tzinfo | None:
 def _unit_hint(d: Decimal, factor: int) -> str:
     """A hint when a number read in a coarse unit would be a plausible instant (1973..2128)
     in a finer one."""
+    if d.adjusted() > 30:  # far beyond any unit (and beyond the default context's range)
+        return ""
     for name, f in (("ms", 10**6), ("us", 10**3), ("ns", 1)):
         as_secs = abs(d) * f / Decimal(10**9)
         if f < factor and Decimal(10**8) <= as_secs <= Decimal(5 * 10**9):

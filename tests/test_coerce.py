@@ -281,3 +281,9 @@ def test_status():
 def test_missing_detection():
     assert C.is_missing(pd.NaT) and C.is_missing(np.datetime64("NaT"))
     assert C.is_missing(np.float64("nan")) and not C.is_missing(math.pi)
+
+
+@pytest.mark.parametrize("text", ["1e767225600", "-1e999999", "9" * 400])
+def test_huge_epoch_text_is_refused_not_a_decimal_overflow(text):
+    with pytest.raises(CoerceError, match="out of range"):
+        C.time_to_nanos(text)
