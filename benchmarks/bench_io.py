@@ -1,17 +1,32 @@
-"""Benchmarks of the native Parquet reader: file -> RequestLog, at 1e6 and 1e7 requests.
+"""Benchmarks of the native readers: Parquet, and JSONL and CSV against their peers.
 
-Run: ``python -m pytest benchmarks/bench_io.py --benchmark-only`` (1e7 only with
-``TAGCORE_BENCH_BIG=1``). The data is ``benchmarks/datagen.py``'s seeded log (about 3 tags per
-request, ~20k distinct tags), cached as Parquet on first use.
+Run: ``python -m pytest benchmarks/bench_io.py --benchmark-only --benchmark-group-by=group``
+(1e7 only with ``TAGCORE_BENCH_BIG=1``). The data is ``benchmarks/datagen.py``'s seeded log (about
+3 tags per request, ~20k distinct tags), cached as Parquet on first use; the JSONL and CSV files
+are that log written by tagcore's own writers, cached beside it.
 
-``python benchmarks/bench_io.py --n 1e7`` prints where the time of one read goes (phases
-timed by re-running the reader's steps one by one).
+- ``test_read_parquet``: ``tc.read_parquet``, 1e6 (and 1e7).
+- ``test_read_text``: one group per format and size (1e5, 1e6), where ``tc.read_jsonl`` /
+  ``tc.read_csv`` and the peers parse the same file in the same run: pyarrow
+  (``pyarrow.json.read_json`` / ``pyarrow.csv.read_csv``), Polars (``read_ndjson`` /
+  ``read_csv``) and DuckDB (``read_json`` / ``read_csv`` into an Arrow table), each with its
+  default options and threads. A peer that is not installed is skipped (they are in the
+  ``bench`` extra).
+
+``python benchmarks/bench_io.py --n 1e7`` prints where the time of one ``read_parquet`` goes;
+``python benchmarks/bench_io.py --text --n 1e6`` times the text readers against the peers
+(medians, interleaved in one process), prints the ratio to the fastest peer, each reader's peak
+memory (a fresh process per reader, ``VmHWM``, imports included) and the phases of tagcore's
+compiled path (parse, column conversion, tags).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +41,10 @@ import tagcore as tc  # noqa: E402
 from tagcore.io import arrow as tio  # noqa: E402  (the Arrow column readers)
 from tagcore.io import parquet as tio_pq  # noqa: E402
 
-SIZES = [10**6] + ([10**7] if os.environ.get("TAGCORE_BENCH_BIG") == "1" else [])
+BIG = os.environ.get("TAGCORE_BENCH_BIG") == "1"
+SIZES = [10**6] + ([10**7] if BIG else [])
+TEXT_SIZES = [10**5, 10**6] + ([10**7] if BIG else [])
+FORMATS = ("jsonl", "csv")
 
 
 @pytest.mark.parametrize("n", SIZES, ids=lambda n: f"n={n:.0e}")
@@ -38,6 +56,220 @@ def test_read_parquet(benchmark, n):
     assert log.tag_ids.size > 2.5 * n  # ~3 tags per request, none lost
     benchmark.extra_info["tags"] = int(log.tag_ids.size)
     benchmark.extra_info["nodes"] = len(log.trie)
+
+
+# ================================================================ JSONL and CSV
+
+
+def text_dataset(n: int, fmt: str, seed: int = 0) -> Path:
+    """Path of the cached JSONL or CSV file of datagen's log of ``n`` requests, written by
+    tagcore's own writer on first use (atomically, beside the Parquet cache)."""
+    parquet = datagen.dataset(n, seed)
+    path = parquet.with_suffix(f".{fmt}")
+    if not path.exists():
+        log = tc.read_parquet(parquet)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        getattr(log, f"to_{fmt}")(tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def _tagcore(fmt: str):
+    return tc.read_jsonl if fmt == "jsonl" else tc.read_csv
+
+
+def _pyarrow(fmt: str):
+    if fmt == "jsonl":
+        import pyarrow.json as pj
+
+        return pj.read_json
+    import pyarrow.csv as pcsv
+
+    return pcsv.read_csv
+
+
+def _polars(fmt: str):
+    import polars as pl
+
+    return pl.read_ndjson if fmt == "jsonl" else pl.read_csv
+
+
+def _duckdb(fmt: str):
+    import duckdb
+    import pyarrow as pa
+
+    fn = "read_json" if fmt == "jsonl" else "read_csv"
+
+    def read(path):
+        con = duckdb.connect()
+        try:
+            literal = "'" + str(path).replace("'", "''") + "'"
+            rel = con.sql(f"SELECT * FROM {fn}({literal})")
+            for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+                if hasattr(rel, method):
+                    out = getattr(rel, method)()
+                    break
+            return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+        finally:
+            con.close()
+
+    return read
+
+
+READERS = {"tagcore": _tagcore, "pyarrow": _pyarrow, "polars": _polars, "duckdb": _duckdb}
+PEERS = ("pyarrow", "polars", "duckdb")
+
+
+def reader(name: str, fmt: str):
+    """The read function of ``name`` for ``fmt``, or None when its package is missing."""
+    try:
+        return READERS[name](fmt)
+    except ImportError:
+        return None
+
+
+def _rows(out) -> int:
+    return len(out) if not hasattr(out, "num_rows") else out.num_rows
+
+
+@pytest.mark.parametrize("n", TEXT_SIZES, ids=lambda n: f"n={n:.0e}")
+@pytest.mark.parametrize("engine", list(READERS))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_read_text(benchmark, fmt, engine, n):
+    read = reader(engine, fmt)
+    if read is None:
+        pytest.skip(f"{engine} is not installed (pip install 'tagcore[bench]')")
+    path = text_dataset(n, fmt)
+    benchmark.group = f"read_{fmt} n={n:.0e}"
+    benchmark.extra_info.update(engine=engine, n=n, mib=round(path.stat().st_size / 2**20, 1))
+    out = benchmark.pedantic(read, args=(path,), rounds=5 if n <= 10**6 else 3, iterations=1,
+                             warmup_rounds=1)
+    assert _rows(out) == n
+
+
+def peak_memory(name: str, fmt: str, path: str | os.PathLike) -> dict:
+    """Seconds and peak RSS (``VmHWM``, imports included) of one read in a fresh process."""
+    code = f"""
+import json, sys, time
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import bench_io
+read = bench_io.reader({name!r}, {fmt!r})
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+base = hwm()
+t0 = time.perf_counter()
+out = read({str(path)!r})
+print(json.dumps({{"seconds": time.perf_counter() - t0, "rows": bench_io._rows(out),
+                  "peak_mib": hwm(), "imports_mib": base}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def text_phases(fmt: str, path: str | os.PathLike) -> dict[str, float]:
+    """Seconds of each phase of tagcore's compiled path, run one after the other (the reader
+    overlaps the first with the others on a second thread)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pj
+
+    from tagcore.io import _text
+
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if fmt == "jsonl":
+        safe = _text._safe_depth()
+        for chunk, _ in _text._record_chunks(_text.TextInput(path), _text._line_cut,
+                                             2 * _text.KEY_LINES):
+            _text._utf8_ok(chunk)
+            _text._check_lines(chunk, safe)
+    else:
+        for _ in _text._csv_chunks(_text.TextInput(path)):
+            pass
+    out["read + checks of the text"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    inp = _text.TextInput(path)
+    parts = (list(_text._jsonl_tables(inp, pa, pj, True, _text._safe_depth())) if fmt == "jsonl"
+             else list(_text._csv_tables(inp, pa, pcsv, False)))
+    out["parse (pyarrow)"] = time.perf_counter() - t0 - out["read + checks of the text"]
+    tag_fns = ("_tags_json_cells", "_encode_list_values")
+    real = {k: getattr(_text, k) for k in tag_fns}
+    spent = {"tags": 0.0}
+
+    def timed(f):
+        def g(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return f(*a, **kw)
+            finally:
+                spent["tags"] += time.perf_counter() - t
+        return g
+
+    compact = _text._compact_jsonl if fmt == "jsonl" else _text._compact_csv
+    try:
+        for k in tag_fns:
+            setattr(_text, k, timed(real[k]))
+        t0 = time.perf_counter()
+        tables = [pa.table(compact(t, p)) for p, t in parts]
+        conv = time.perf_counter() - t0
+    finally:
+        for k in tag_fns:
+            setattr(_text, k, real[k])
+    del parts
+    out["column conversion (no tags)"] = conv - spent["tags"]
+    out["tags: cells -> dictionary codes"] = spent["tags"]
+    real_tags = tio._arrow_tags
+    took = {"t": 0.0}
+
+    def tags(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return real_tags(*a, **kw)
+        finally:
+            took["t"] += time.perf_counter() - t
+
+    tio._arrow_tags = tags
+    try:
+        t0 = time.perf_counter()
+        _text._log_of(pa, tables, str(path), None, None)
+        total = time.perf_counter() - t0
+    finally:
+        tio._arrow_tags = real_tags
+    out["tags: codes -> node ids (_from_table)"] = took["t"]
+    out["other columns (_from_table)"] = total - took["t"]
+    out["(sum of phases)"] = sum(out.values())
+    return out
+
+
+def text_main(n: int, repeat: int) -> None:
+    for fmt in FORMATS:
+        path = text_dataset(n, fmt)
+        size = path.stat().st_size / 2**20
+        reads = {name: reader(name, fmt) for name in READERS}
+        times: dict[str, list[float]] = {k: [] for k, v in reads.items() if v is not None}
+        for _ in range(repeat):  # interleaved, so that a busy moment hits every reader
+            for name in times:
+                t0 = time.perf_counter()
+                reads[name](path)
+                times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        peers = [k for k in PEERS if k in med]
+        best = min(peers, key=med.__getitem__) if peers else None
+        print(f"\n### read_{fmt}, n={n:,} ({size:.0f} MiB), median of {repeat}, load "
+              f"{os.getloadavg()[0]:.2f}\n")
+        print("| reader | seconds | vs fastest peer | peak MiB (fresh process) | peak / file |")
+        print("|---|---|---|---|---|")
+        for name in med:
+            mem = peak_memory(name, fmt, path)
+            ratio = f"{med[name] / med[best]:.2f}x" if best else "-"
+            print(f"| {name} | {med[name]:.3f} | {ratio} | {mem['peak_mib']:,.0f} "
+                  f"(imports {mem['imports_mib']:,.0f}) | {mem['peak_mib'] / size:.2f} |")
+        print(f"\nphases of tc.read_{fmt} (one after the other):")
+        for k, v in text_phases(fmt, path).items():
+            print(f"  {k:<40} {v:7.3f} s")
 
 
 def phases(path: str | os.PathLike) -> dict[str, float]:
@@ -91,10 +323,15 @@ def phases(path: str | os.PathLike) -> dict[str, float]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="time the phases of read_parquet")
+    ap = argparse.ArgumentParser(description="time the phases of read_parquet, or the text "
+                                 "readers against their peers (--text)")
     ap.add_argument("--n", type=float, default=1e6)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--text", action="store_true", help="JSONL and CSV against the peers")
     a = ap.parse_args(argv)
+    if a.text:
+        text_main(int(a.n), a.repeat)
+        return
     path = datagen.dataset(int(a.n))
     times = []
     for _ in range(a.repeat):

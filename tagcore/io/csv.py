@@ -9,6 +9,7 @@ import json
 import os
 from typing import IO, Any
 
+from tagcore.io import _text
 from tagcore.io._common import (
     TEXT_COLUMNS,
     Progress,
@@ -18,7 +19,6 @@ from tagcore.io._common import (
     _check_on_error,
     _decode,
     _error,
-    _read_bytes,
     _safe_cell,
     _select,
     _unprefix,
@@ -39,6 +39,12 @@ def read_csv(path_or_file: Source, *, policy: TagPolicy | None = None, on_error:
     ``user``, ``key``) that start with ``'`` lose exactly one ``'`` (the spreadsheet-safety
     prefix of :func:`to_csv`). Errors name the file, the line where the row starts and the column.
 
+    A well-formed file is parsed by pyarrow's compiled CSV reader in chunks (every cell as
+    text), and read by the same column readers as :func:`~tagcore.io.read_parquet`
+    (:mod:`tagcore.io._text`); any doubt (a bad value, a quote :mod:`csv` would refuse, no
+    pyarrow) and the file is read row by row by :mod:`csv`, which gives the same log or the
+    precise error.
+
     >>> import io
     >>> f = io.StringIO('ts,model,prompt_tokens,completion_tokens,cost,latency_ms,status,request_tags\\n'
     ...     '2026-01-01,\\'-m,1,2,0.25,,200,"[""=x"",""a/b""]"\\n')
@@ -46,10 +52,22 @@ def read_csv(path_or_file: Source, *, policy: TagPolicy | None = None, on_error:
     >>> log.models, log.tags_of(0), log.cost.tolist()
     (('-m',), ['=x', 'a/b'], [250000000])
     """
+    on_error = _check_on_error(on_error)
+    src = _text.TextInput(path_or_file, progress)
+    log = _text.csv_log(src, policy=policy, trie=trie)
+    if log is not None:
+        return log
+    data, name = src.whole()
+    return _read_csv_rows(data, name, policy=policy, on_error=on_error, trie=trie)
+
+
+def _read_csv_rows(data: bytes, name: str, *, policy: TagPolicy | None, on_error: str,
+                   trie: TagTrie | None) -> RequestLog:
+    """The exact Python path: :mod:`csv` (strict) row by row, every problem with the line
+    where its record starts (the definition the compiled path of :mod:`tagcore.io._text`
+    answers for)."""
     import csv
 
-    on_error = _check_on_error(on_error)
-    data, name = _read_bytes(path_or_file, progress)
     text = _decode(data, lambda line, reason: _error(name, "(file)", reason, line=line))
     reader = csv.reader(_io.StringIO(text, newline=""), strict=True)
     try:

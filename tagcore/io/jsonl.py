@@ -6,6 +6,7 @@ import json
 import os
 from typing import IO, Any
 
+from tagcore.io import _text
 from tagcore.io._common import (
     _ORDER,
     REQUIRED,
@@ -15,7 +16,6 @@ from tagcore.io._common import (
     _binary,
     _check_on_error,
     _error,
-    _read_bytes,
     _select,
 )
 from tagcore.io._native import _columns_py, _from_objects
@@ -35,6 +35,11 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
     out and counts them (``dropped_rows``, ``problems``). ``.gz`` files are decompressed. A line
     nested too deeply to decode is a bad line (column ``(json)``), never a ``RecursionError``.
 
+    A well-formed file is parsed by pyarrow's compiled JSON reader in chunks and read by the
+    same column readers as :func:`~tagcore.io.read_parquet` (:mod:`tagcore.io._text`); any
+    doubt (a bad value, a line that is not one object, no pyarrow) and the file is read line
+    by line with ``json.loads``, which gives the same log or the precise error.
+
     >>> import io
     >>> f = io.BytesIO(b'{"ts": "2026-01-01T00:00:00", "model": "m", "prompt_tokens": 3, '
     ...     b'"completion_tokens": 1, "cost": 0.5, "latency_ms": null, "status": 200, '
@@ -48,7 +53,18 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
     tagcore.log.LogError: <stream>: line 1, column (json): invalid JSON (...); truncated line?
     """
     on_error = _check_on_error(on_error)
-    data, name = _read_bytes(path_or_file, progress)
+    src = _text.TextInput(path_or_file, progress)
+    log = _text.jsonl_log(src, policy=policy, trie=trie)
+    if log is not None:
+        return log
+    data, name = src.whole()
+    return _read_jsonl_lines(data, name, policy=policy, on_error=on_error, trie=trie)
+
+
+def _read_jsonl_lines(data: bytes, name: str, *, policy: TagPolicy | None, on_error: str,
+                      trie: TagTrie | None) -> RequestLog:
+    """The exact Python path: ``json.loads`` per line, every problem with its line number
+    (the definition the compiled path of :mod:`tagcore.io._text` answers for)."""
     recs: list[dict] = []
     lines: list[int] = []
     pre_bad: dict[int, tuple[str, str]] = {}
