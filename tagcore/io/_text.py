@@ -685,19 +685,13 @@ def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int
         present, schema, late = plan
         _release(pa)  # what the caller freed of the chunks before (this thread's pages)
         try:
-            table = pj.read_json(pa.BufferReader(chunk), read_options=ro,
-                                 parse_options=pj.ParseOptions(
-                                     explicit_schema=schema, newlines_in_values=False,
-                                     unexpected_field_behavior="infer"))
+            table = _read_json(pa, pj, chunk, ro, schema, "infer")
         except pa.ArrowInvalid:
             # other fields of varying kinds: leave them out, and look for late keys
             if late and _late_native_bytes(chunk, late):
                 raise _Refused("a native key may appear late") from None
             try:
-                table = pj.read_json(pa.BufferReader(chunk), read_options=ro,
-                                     parse_options=pj.ParseOptions(
-                                         explicit_schema=schema, newlines_in_values=False,
-                                         unexpected_field_behavior="ignore"))
+                table = _read_json(pa, pj, chunk, ro, schema, "ignore")
             except pa.ArrowInvalid:
                 raise _Refused("pyarrow refuses the text") from None
         if late & set(table.column_names):
@@ -776,6 +770,15 @@ def _narrow(pa: Any, table: Any) -> Any:
             table = table.set_column(i, name, new)
             del col
     return table
+
+
+def _read_json(pa: Any, pj: Any, chunk: Any, ro: Any, schema: Any, other_fields: str) -> Any:
+    """One chunk of JSONL with the native columns' schema; ``other_fields`` is pyarrow's
+    ``unexpected_field_behavior`` for the rest ("infer" or "ignore")."""
+    return pj.read_json(pa.BufferReader(chunk), read_options=ro,
+                        parse_options=pj.ParseOptions(explicit_schema=schema,
+                                                      newlines_in_values=False,
+                                                      unexpected_field_behavior=other_fields))
 
 
 def _log_of(pa: Any, parts: list, name: str, policy: TagPolicy | None,

@@ -34,6 +34,13 @@ def _np(col) -> np.ndarray:
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0].copy()
 
 
+def _undictionary(pa, col):
+    """A dictionary-encoded column as its plain values, and its type."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    return col, col.type
+
+
 def _arrow_int(col, column: str, probs: _Problems, source: str, *, default: int | None = None,
                limit: int = 2**63 - 1) -> np.ndarray:
     pa, pc, _ = _pyarrow()
@@ -42,9 +49,7 @@ def _arrow_int(col, column: str, probs: _Problems, source: str, *, default: int 
         if default is None:
             probs.add(column, np.ones(len(col), dtype=bool), lambda r: "missing value")
         return np.zeros(len(col), dtype=np.int64)
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
+    col, t = _undictionary(pa, col)
     if pa.types.is_floating(t) or pa.types.is_decimal(t):  # whole numbers only (NaN = null)
         return _obj_ints(_np(pc.cast(col, pa.float64())), column, probs, default=default,
                          limit=limit)
@@ -76,9 +81,7 @@ def _arrow_dollars(col, column: str, probs: _Problems, source: str) -> np.ndarra
     one rule: floats through their shortest decimal, decimals and text exactly."""
     pa, pc, _ = _pyarrow()
     t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
+    col, t = _undictionary(pa, col)
     if pa.types.is_floating(t) or pa.types.is_integer(t):
         vals = _np(pc.cast(col, pa.float64()) if pa.types.is_floating(t) or col.null_count
                    else col)
@@ -93,9 +96,7 @@ def _arrow_dollars(col, column: str, probs: _Problems, source: str) -> np.ndarra
 def _arrow_ts(col, probs: _Problems, source: str) -> np.ndarray:
     pa, pc, _ = _pyarrow()
     t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
+    col, t = _undictionary(pa, col)
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[t.unit] if pa.types.is_timestamp(t) \
             else None
