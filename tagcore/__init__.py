@@ -31,6 +31,7 @@ _WHERE = {
     "tag": "tagcore.filters",
     "LogError": "tagcore.log",
     "SumOverflowError": "tagcore.log",
+    "UnknownColumnError": "tagcore.log",
     "BucketLimitError": "tagcore.query",
     "UnknownPathError": "tagcore.query",
     "RequestLog": "tagcore.log",
@@ -80,6 +81,7 @@ _WHERE = {
     "set_threads": "tagcore._threads",
     "get_threads": "tagcore._threads",
     "threads": "tagcore._threads",
+    "scan": "tagcore.scan",
 }
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "tag",
     "LogError",
     "SumOverflowError",
+    "UnknownColumnError",
     "BucketLimitError",
     "UnknownPathError",
     "RequestLog",

@@ -886,6 +886,34 @@ def parse_status(value: Any, field: str = "status") -> int:
     return v
 
 
+def statuses_masked(values: Any, field: str = "status"
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :func:`parse_status`: ``(int64, missing, bad)``; HTTP codes 0..999 and
+    LiteLLM's words, each distinct word read once.
+
+    >>> v, miss, bad = statuses_masked(["success", 404, None, "failure", "nope"])
+    >>> v.tolist(), miss.tolist(), bad.tolist()
+    ([200, 404, 0, 500, 0], [False, False, True, False, False], [False, False, False, False, True])
+    """
+    out, miss, bad = counts_masked(values, field, limit=999)
+    if bad.any():
+        arr = _as_1d(values)
+        if arr.dtype.kind in "OUT":
+            words: dict[Any, int] = {}
+            for i in np.flatnonzero(bad).tolist():
+                v = arr[i]
+                if isinstance(v, str):
+                    if v not in words:
+                        try:
+                            words[v] = parse_status(v, field)
+                        except CoerceError:
+                            words[v] = -1
+                    if words[v] >= 0:
+                        out[i] = words[v]
+                        bad[i] = False
+    return out, miss, bad
+
+
 # ============================================================================== latency
 
 

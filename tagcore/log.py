@@ -47,12 +47,15 @@ if TYPE_CHECKING:
 
     from tagcore.plot import PlotAccessor
 
-__all__ = ["LogError", "RequestLog", "SumOverflowError", "dollars_to_nanos"]
+__all__ = ["LogError", "RequestLog", "SumOverflowError", "UnknownColumnError", "dollars_to_nanos"]
 
 _I64 = 2**63 - 1
 INT_EXTRAS = ("cached_tokens", "reasoning_tokens", "usage_unknown", "unpriced")  # last two: 0/1 flags (recorder)
 STR_EXTRAS = ("request_id", "user", "key")
-_REQUIRED = ("ts", "model", "prompt_tokens", "completion_tokens", "latency_ms", "status")
+#: the columns a source may lack: the log then does not know them (``RequestLog.unknown``)
+KNOWABLE = ("ts", "model", "prompt_tokens", "completion_tokens", "latency_ms", "status")
+#: the model name of every request of a log whose source had no model column
+UNKNOWN_MODEL = "(unknown)"
 
 
 class LogError(TagcoreError, ValueError):
@@ -102,6 +105,30 @@ class SumOverflowError(LogError):
         self.row = row
 
 
+class UnknownColumnError(TagcoreError, ValueError):
+    """A question needs a column the log's source did not have (a file without token
+    columns asked for ``prompt_tokens``, a log without ``ts`` asked for a time window):
+    the log does not know it, and an answer would be a made-up zero. ``column`` is the
+    column, ``what`` the argument or metric that needed it.
+
+    >>> str(UnknownColumnError("prompt_tokens", "metrics"))
+    "metrics: this log does not know 'prompt_tokens' (its source had no such column); log.unknown lists what it lacks"
+    """
+
+    def __init__(self, column: str, what: str):
+        self.column, self.what = column, what
+        super().__init__(f"{what}: this log does not know {column!r} (its source had no such "
+                         "column); log.unknown lists what it lacks")
+
+
+def _unknown_set(unknown: Iterable[str]) -> frozenset[str]:
+    got = frozenset(unknown)
+    bad = got - set(KNOWABLE)
+    if bad:
+        raise ValueError(f"unknown: {sorted(bad)} cannot be unknown; choose from {list(KNOWABLE)}")
+    return got
+
+
 def _dollars_array_to_nanos(values: Any) -> np.ndarray:
     try:
         return dollars_to_nanos_array(values, "cost")
@@ -131,8 +158,13 @@ def _dict_encode(values: Any, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | None,
-                 column: str = "request_tags") -> tuple[np.ndarray, np.ndarray, int]:
-    """Normalize each row's tags, intern them, and return CSR arrays plus dropped-tag count."""
+                 column: str = "request_tags", sep: str | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Normalize each row's tags, intern them, and return CSR arrays plus dropped-tag count.
+    A text cell is read by :func:`tagcore.tags.tags_from_text` (JSON array, Python list,
+    or ``sep``-delimited)."""
+    from tagcore.tags import TagTextError, tags_from_text
+
     offsets = [0]
     ids: list[int] = []
     cache: dict[tuple[str, ...], list[int]] = {}
@@ -143,6 +175,11 @@ def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | No
             continue
         if isinstance(tags, np.ndarray):
             tags = tags.tolist()
+        elif isinstance(tags, str):
+            try:
+                tags = tags_from_text(tags, sep)
+            except TagTextError as exc:
+                raise LogError(column, str(exc), row=row) from None
         key = tuple(tags) if isinstance(tags, (list, tuple)) else None
         got = cache.get(key) if key is not None else None
         if got is None:
@@ -160,6 +197,8 @@ def _tags_to_csr(tag_lists: Iterable[Any], trie: TagTrie, policy: TagPolicy | No
     return np.asarray(offsets, dtype=np.int64), np.asarray(ids, dtype=np.int32), dropped
 
 
+USAGE_UNKNOWN_HEAD = "without usage (tokens unknown: counted as 0 in the sums and flagged in " \
+    "the 'usage_unknown' column)"
 UNPRICED_HEAD = "unpriced (cost unknown: counted as $0 in the sums and flagged in the " \
     "'unpriced' column)"
 _MAX_UNPRICED_MODELS = 10
@@ -186,6 +225,32 @@ def _unpriced_problem(codes: np.ndarray, models: Sequence[str], flags: np.ndarra
     if len(order) > _MAX_UNPRICED_MODELS:
         parts.append(f"... and {len(order) - _MAX_UNPRICED_MODELS} more models")
     return f"{n:,} request{'s' if n != 1 else ''} {UNPRICED_HEAD}: " + "; ".join(parts)
+
+
+def unpriced_line(log: RequestLog, reason: str | Mapping[str, str]) -> str | None:
+    """The ``problems`` line of ``log``'s unpriced requests (None if none), each model with
+    ``reason`` (one for all, or per model)."""
+    if "unpriced" not in log.extras:
+        return None
+    why = reason if isinstance(reason, Mapping) else {m: reason for m in log.models}
+    return _unpriced_problem(log.model_codes, log.models, log.extras["unpriced"], why)
+
+
+def _priced(log: RequestLog, prices: Any) -> tuple[RequestLog, Any]:
+    """``log`` (no cost column) with the costs ``prices`` (a PriceTable) gives from its
+    models and tokens, and why its other requests stay unpriced (per model)."""
+    need = {"model", "prompt_tokens", "completion_tokens"} & log.unknown
+    if need:
+        return log, f"no cost column, and no {' or '.join(sorted(need))} column to price by"
+    models = np.asarray(log.models, dtype=object)[log.model_codes] if len(log) else []
+    nanos, bad = prices.price_many(models, log.prompt_tokens, log.completion_tokens,
+                                   cached_tokens=log.extras.get("cached_tokens"),
+                                   reasoning_tokens=log.extras.get("reasoning_tokens"))
+    extras = dict(log.extras)
+    extras["unpriced"] = bad.astype(np.int64)
+    why = prices.unpriced_reasons
+    return (log._replace(cost=nanos, extras=extras),
+            {m: why.get(m, "not in the price table") for m in log.models})
 
 
 def _readonly(a: np.ndarray, fresh: bool = False) -> np.ndarray:
@@ -221,15 +286,41 @@ def _metric_dtypes(split: bool) -> dict[str, Any]:
     }
 
 
-def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
+#: metric -> the columns it is computed from (a metric of a column the log does not know is
+#: left out of the default frames, and refused when asked for by name)
+NEEDS = {"errors": ("status",), "prompt_tokens": ("prompt_tokens",),
+         "completion_tokens": ("completion_tokens",),
+         "total_tokens": ("prompt_tokens", "completion_tokens"),
+         "latency_mean": ("latency_ms",), "latency_p50": ("latency_ms",),
+         "latency_p90": ("latency_ms",), "latency_p95": ("latency_ms",),
+         "latency_p99": ("latency_ms",), "first_seen": ("ts",), "last_seen": ("ts",)}
+
+
+def _check_metrics(metrics: Sequence[str] | None,
+                   unknown: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The metrics to show: the defaults the log can answer, or the ones named (each a known
+    metric of a column the log knows, else an error)."""
     if metrics is None:
-        return DEFAULT_METRICS
+        if not unknown:
+            return DEFAULT_METRICS
+        return tuple(m for m in DEFAULT_METRICS if not unknown.intersection(NEEDS.get(m, ())))
     if isinstance(metrics, str):
         metrics = [metrics]
     bad = [m for m in metrics if m not in METRICS]
     if bad:
         raise ValueError(f"metrics: unknown {bad}; choose from {list(METRICS)}")
+    check_known(unknown, metrics, "metrics")
     return tuple(metrics)
+
+
+def check_known(unknown: frozenset[str], metrics: Iterable[str], what: str) -> None:
+    """Raise :class:`UnknownColumnError` when one of ``metrics`` (or column names) needs a
+    column in ``unknown``."""
+    if unknown:
+        for m in metrics:
+            for c in NEEDS.get(m, (m,)):
+                if c in unknown:
+                    raise UnknownColumnError(c, what if m == c else f"{what} {m!r}")
 
 
 def _times(col: np.ndarray, mask: np.ndarray) -> pd.Series:
@@ -238,6 +329,33 @@ def _times(col: np.ndarray, mask: np.ndarray) -> pd.Series:
     out = pd.Series(pd.to_datetime(np.where(mask, col, 0), unit="ns", utc=True))
     out[~mask] = pd.NaT
     return out
+
+
+def _frame_columns(df: Any, tags: str, columns: Mapping[str, str] | None) -> dict[str, str]:
+    """native column -> the frame's column: ``columns`` first, then the native names (the
+    tag column is ``tags``); only the ones the frame has."""
+    native = (*KNOWABLE, "cost", "cost_nanos", "request_tags", *INT_EXTRAS, *STR_EXTRAS)
+    wanted = {c: c for c in native}
+    wanted["request_tags"] = tags
+    if columns is not None:
+        if not isinstance(columns, Mapping):
+            raise TypeError("columns: expected a mapping {native name: column name}")
+        bad = set(columns) - set(native)
+        if bad:
+            raise ValueError(f"columns: unknown {sorted(bad)}; choose from {list(native)}")
+        wanted.update(columns)
+    have = set(df.columns)
+    if wanted["request_tags"] not in have:
+        raise LogError(wanted["request_tags"], f"missing column (have {list(df.columns)})")
+    return {k: v for k, v in wanted.items() if v in have}
+
+
+def _first_status_error(value: Any) -> CoerceError:
+    try:
+        parse_status(value)
+    except CoerceError as exc:
+        return exc
+    return CoerceError("status", f"cannot read {value!r}", value)  # pragma: no cover
 
 
 class RequestLog:
@@ -266,7 +384,7 @@ class RequestLog:
 
     __slots__ = ("ts", "model_codes", "models", "prompt_tokens", "completion_tokens", "cost",
                  "latency_ms", "status", "tag_offsets", "tag_ids", "trie", "extras",
-                 "dropped_rows", "dropped_tags", "problems", "_cache", "_n_nodes")
+                 "dropped_rows", "dropped_tags", "problems", "unknown", "_cache", "_n_nodes")
 
     ts: np.ndarray
     model_codes: np.ndarray
@@ -283,15 +401,19 @@ class RequestLog:
     dropped_rows: int
     dropped_tags: int
     problems: tuple[str, ...]
+    unknown: frozenset[str]
     _cache: dict[Any, Any]
     _n_nodes: int
 
     def __init__(self, *, ts, model_codes, models, prompt_tokens, completion_tokens, cost,
                  latency_ms, status, tag_offsets, tag_ids, trie: TagTrie,
                  extras: Mapping[str, Any] | None = None, dropped_rows: int = 0,
-                 dropped_tags: int = 0, problems: Sequence[str] = (), _fresh: bool = False):
+                 dropped_tags: int = 0, problems: Sequence[str] = (),
+                 unknown: Iterable[str] = (), _fresh: bool = False):
         """Validate the columns and freeze them (copying writable arrays unless ``_fresh``
-        says they were made for this log). Prefer the ``from_*`` constructors."""
+        says they were made for this log). ``unknown`` names the columns (of
+        :data:`KNOWABLE`) the source did not have: their arrays hold placeholders that no
+        answer reads. Prefer the ``from_*`` constructors."""
         if not isinstance(trie, TagTrie):
             raise TypeError(f"trie: expected a TagTrie, got {type(trie).__name__}")
         ts = as_array(ts, np.int64, "ts")
@@ -363,6 +485,7 @@ class RequestLog:
         put(self, "dropped_rows", int(dropped_rows))
         put(self, "dropped_tags", int(dropped_tags))
         put(self, "problems", tuple(problems))
+        put(self, "unknown", _unknown_set(unknown))
         put(self, "_cache", maxima)
         put(self, "_n_nodes", len(trie))  # the tag ids were checked against this many nodes
 
@@ -387,6 +510,8 @@ class RequestLog:
         for k, v in state.items():
             object.__setattr__(self, k, _readonly(v) if isinstance(v, np.ndarray) else v)
         object.__setattr__(self, "_cache", {})
+        if "unknown" not in state:
+            object.__setattr__(self, "unknown", frozenset())
         if "_n_nodes" not in state:
             object.__setattr__(self, "_n_nodes", len(state["trie"]))
 
@@ -404,17 +529,22 @@ class RequestLog:
     # ---------------------------------------------------------------------------- building
 
     @classmethod
-    def from_arrays(cls, *, ts, model, prompt_tokens, completion_tokens, latency_ms, status,
-                    tag_offsets, tag_ids, trie: TagTrie, cost=None, cost_nanos=None,
-                    models: Sequence[str] | None = None,
+    def from_arrays(cls, *, tag_offsets, tag_ids, trie: TagTrie, ts=None, model=None,
+                    prompt_tokens=None, completion_tokens=None, latency_ms=None, status=None,
+                    cost=None, cost_nanos=None, models: Sequence[str] | None = None,
                     extras: Mapping[str, Any] | None = None, copy: bool = True,
-                    ts_unit: str = "ns") -> RequestLog:
+                    ts_unit: str = "ns", problems: Sequence[str] = ()) -> RequestLog:
         """Build from columns: ``ts`` as datetime64, or epoch numbers in ``ts_unit``
         (nanoseconds by default: the log's own column); ``model`` as strings, or as
         int codes with ``models`` naming them; ``cost`` in float dollars or ``cost_nanos``
         exact; tags as CSR (``tag_offsets``, ``tag_ids``) over ``trie``. With ``copy=False``
         the log takes over writable arrays that already have the right dtype and freezes them
         in place (a reader that made them for the log saves a copy); by default it copies.
+
+        A column left out (None) is **unknown**, never zero: it is listed in
+        :attr:`unknown`, the frames leave out its metrics and a question that needs it raises
+        :class:`UnknownColumnError`. Without ``cost`` and ``cost_nanos`` every request is
+        unpriced (flagged and counted in an ``unpriced`` column; see :meth:`from_records`).
 
         >>> trie = TagTrie(["a/b"])
         >>> log = RequestLog.from_arrays(ts=[0, 1], model=["m", "m"], prompt_tokens=[1, 2],
@@ -423,20 +553,43 @@ class RequestLog:
         >>> log.cost.tolist()
         [500000000, 250000000]
         """
-        if (cost is None) == (cost_nanos is None):
-            raise ValueError("give exactly one of cost (dollars) and cost_nanos")
-        if models is None:
+        if cost is not None and cost_nanos is not None:
+            raise ValueError("give one of cost (dollars) and cost_nanos, not both")
+        off = np.asarray(tag_offsets)
+        n = max(int(off.shape[0]) - 1, 0) if off.ndim == 1 else 0
+        given = dict(ts=ts, model=model, prompt_tokens=prompt_tokens,
+                     completion_tokens=completion_tokens, latency_ms=latency_ms, status=status)
+        unknown = [c for c in KNOWABLE if given[c] is None]
+        zeros = np.zeros(n, dtype=np.int64)
+        if model is None:
+            codes, models = np.zeros(n, dtype=np.int32), ((UNKNOWN_MODEL,) if n else ())
+        elif models is None:
             codes, models = _dict_encode(model, "model")
             if (codes < 0).any():
                 raise LogError("model", "missing model name", row=int(np.flatnonzero(codes < 0)[0]))
         else:
             codes = model
-        nanos = (as_array(cost_nanos, np.int64, "cost_nanos") if cost is None
-                 else _dollars_array_to_nanos(np.asarray(cost)))
-        return cls(ts=_ts_array(ts, ts_unit), model_codes=codes, models=models,
-                   prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost=nanos,
-                   latency_ms=latency_ms, status=status, tag_offsets=tag_offsets,
-                   tag_ids=tag_ids, trie=trie, extras=extras, _fresh=not copy)
+        extras = dict(extras or {})
+        problems = list(problems)
+        if cost is None and cost_nanos is None:  # unknown, never zero: flagged unpriced
+            nanos = zeros
+            extras["unpriced"] = np.ones(n, dtype=np.int64)
+            line = _unpriced_problem(np.asarray(codes), tuple(models), extras["unpriced"],
+                                     {m: "no cost column" for m in models})
+            if line:
+                problems.append(line)
+        else:
+            nanos = (as_array(cost_nanos, np.int64, "cost_nanos") if cost is None
+                     else _dollars_array_to_nanos(np.asarray(cost)))
+        return cls(ts=zeros if ts is None else _ts_array(ts, ts_unit), model_codes=codes,
+                   models=models,
+                   prompt_tokens=zeros if prompt_tokens is None else prompt_tokens,
+                   completion_tokens=zeros if completion_tokens is None else completion_tokens,
+                   cost=nanos,
+                   latency_ms=np.full(n, np.nan) if latency_ms is None else latency_ms,
+                   status=np.zeros(n, dtype=np.int32) if status is None else status,
+                   tag_offsets=tag_offsets, tag_ids=tag_ids, trie=trie, extras=extras,
+                   problems=problems, unknown=unknown, _fresh=not copy)
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]], *,
@@ -491,9 +644,17 @@ class RequestLog:
         dropped = 0
         problems: list[str] = []
         why: dict[str, str] = dict(unpriced_reasons or {})  # model -> first reason
+        records = records if isinstance(records, list) else list(records)
+        seen: set[str] = set()
+        for rec in records:
+            if isinstance(rec, Mapping):
+                seen.update(rec)
+        # a column no record gives is unknown to the log (never zero); one that some records
+        # give is required of all of them
+        unknown = frozenset(c for c in KNOWABLE if c not in seen) if records else frozenset()
         for row, rec in enumerate(records):
             try:
-                vals = cls._parse_record(row, rec, policy, ts_unit)
+                vals = cls._parse_record(row, rec, policy, ts_unit, unknown)
             except LogError as exc:
                 if source:
                     exc = LogError(exc.column, exc.reason, exc.row, source)
@@ -533,31 +694,41 @@ class RequestLog:
             line = _unpriced_problem(codes, models, extras["unpriced"], why)
             if line:
                 problems.append(line)
+        if "usage_unknown" in extras and not unknown >= {"prompt_tokens", "completion_tokens"}:
+            k = int(extras["usage_unknown"].sum())
+            if k:
+                problems.append(f"{k:,} request{'s' if k != 1 else ''} {USAGE_UNKNOWN_HEAD}")
         return cls(ts=np.array(cols["ts"], dtype=np.int64), model_codes=codes, models=models,
-                   prompt_tokens=np.array(cols["prompt_tokens"], dtype=np.int64),
-                   completion_tokens=np.array(cols["completion_tokens"], dtype=np.int64),
+                   prompt_tokens=np.array([v or 0 for v in cols["prompt_tokens"]], dtype=np.int64),
+                   completion_tokens=np.array([v or 0 for v in cols["completion_tokens"]],
+                                              dtype=np.int64),
                    cost=np.array(cols["cost"], dtype=np.int64),
                    latency_ms=np.array(cols["latency_ms"], dtype=np.float64),
                    status=np.array(cols["status"], dtype=np.int32),
                    tag_offsets=np.array(offsets, dtype=np.int64),
                    tag_ids=np.array(ids, dtype=np.int32), trie=trie, extras=extras,
                    dropped_rows=dropped, dropped_tags=dropped_tags, problems=problems,
-                   _fresh=True)
+                   unknown=unknown, _fresh=True)
 
     @staticmethod
     def _parse_record(row: int, rec: Mapping[str, Any], policy: TagPolicy | None,
-                      ts_unit: str = "s") -> dict:
+                      ts_unit: str = "s", unknown: frozenset[str] = frozenset()) -> dict:
         if not isinstance(rec, Mapping):
             raise LogError("record", f"expected a mapping, got {type(rec).__name__}", row=row)
         out: dict[str, Any] = {}
+        no_usage = bool(rec.get("usage_unknown"))  # tokens not reported: 0, flagged
         for k in ("ts", "model", "prompt_tokens", "completion_tokens", "status"):
-            if rec.get(k) is None:
+            if rec.get(k) is None and k not in unknown and not (
+                    no_usage and k in ("prompt_tokens", "completion_tokens")):
                 raise LogError(k, "missing", row=row)
-        if not isinstance(rec["model"], str) or not rec["model"]:
+        if "model" in unknown:
+            out["model"] = UNKNOWN_MODEL
+        elif not isinstance(rec["model"], str) or not rec["model"]:
             raise LogError("model", f"expected a model name, got {rec['model']!r}", row=row)
-        out["model"] = rec["model"]
+        else:
+            out["model"] = rec["model"]
         try:
-            out["ts"] = time_to_nanos(rec["ts"], unit=ts_unit)
+            out["ts"] = 0 if "ts" in unknown else time_to_nanos(rec["ts"], unit=ts_unit)
             for k in ("prompt_tokens", "completion_tokens", *INT_EXTRAS):
                 v = rec.get(k)
                 out[k] = None if v is None else to_count(v, k)
@@ -575,7 +746,7 @@ class RequestLog:
             if out.get("unpriced") and "unpriced_reason" not in out:
                 out["unpriced_reason"] = "flagged unpriced"
             out["latency_ms"] = to_latency_ms(rec.get("latency_ms"))
-            out["status"] = parse_status(rec["status"])
+            out["status"] = 0 if "status" in unknown else parse_status(rec["status"])
         except CoerceError as exc:
             raise LogError.of(exc, row=row) from None
         for k in STR_EXTRAS:
@@ -593,11 +764,19 @@ class RequestLog:
     @classmethod
     def from_pandas(cls, df: pd.DataFrame, *, tags: str = "request_tags",
                     policy: TagPolicy | None = None, trie: TagTrie | None = None,
-                    ts_unit: str = "s") -> RequestLog:
-        """Build from a DataFrame with the record columns and a list-of-strings tag column
-        (``cost`` in dollars, or ``cost_nanos``). ``ts`` may be datetimes, ISO text or epoch
-        numbers in ``ts_unit`` (seconds by default), read by :mod:`tagcore.coerce` as every
-        other door reads them.
+                    ts_unit: str = "s", tags_sep: str | None = None,
+                    columns: Mapping[str, str] | None = None, prices: Any = None) -> RequestLog:
+        """Build from a DataFrame with the record columns and a tag column (``cost`` in
+        dollars, or ``cost_nanos``). ``ts`` may be datetimes, ISO text or epoch numbers in
+        ``ts_unit`` (seconds by default), read by :mod:`tagcore.coerce` as every other door
+        reads them; ``status`` an HTTP code or LiteLLM's ``"success"``/``"failure"``.
+
+        Only the tag column is required. A column the frame lacks is unknown, never zero
+        (see :attr:`unknown`); without ``cost``/``cost_nanos`` every request is unpriced,
+        unless ``prices`` (a :class:`~tagcore.prices.PriceTable`) prices it from its tokens.
+        Tag cells are lists, or text: a JSON array, a Python list as pandas writes it to CSV,
+        or ``tags_sep``-delimited text. ``columns={native: name}`` reads a native column
+        under another name (``{"ts": "created_at", "request_tags": "labels"}``).
 
         >>> import pandas as pd
         >>> df = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True),
@@ -610,33 +789,55 @@ class RequestLog:
         a        1   None         2
         a/b      2      a         1
         c        1   None         1
+        >>> few = pd.DataFrame({"when": [1767225600], "spend": [0.5], "labels": ["a, b"]})
+        >>> log = RequestLog.from_pandas(few, tags_sep=",",
+        ...     columns={"ts": "when", "cost": "spend", "request_tags": "labels"})
+        >>> sorted(log.unknown), list(log.totals().index)
+        [['completion_tokens', 'latency_ms', 'model', 'prompt_tokens', 'status'], ['requests', 'cost', 'cost_nanos']]
         """
-        missing = [c for c in (*_REQUIRED, tags) if c not in df.columns]
-        if "cost" not in df.columns and "cost_nanos" not in df.columns:
-            missing.append("cost")
-        if missing:
-            raise LogError(missing[0], f"missing column (have {list(df.columns)})")
+        from tagcore.coerce import statuses_masked
+
+        names = _frame_columns(df, tags, columns)
         trie = TagTrie() if trie is None else trie
-        off, ids, dropped = _tags_to_csr(df[tags].tolist(), trie, policy, tags)
+        off, ids, dropped = _tags_to_csr(df[names["request_tags"]].tolist(), trie, policy,
+                                         names["request_tags"], sep=tags_sep)
+
+        def col(c: str) -> Any:
+            return df[names[c]] if c in names else None
+
         for c in ("prompt_tokens", "completion_tokens", "status"):
-            if df[c].isna().any():
-                raise LogError(c, "missing value", row=int(np.flatnonzero(df[c].isna())[0]))
+            v = col(c)
+            if v is not None and v.isna().any():
+                raise LogError(c, "missing value", row=int(np.flatnonzero(v.isna())[0]))
+        status = col("status")
+        if status is not None:
+            st, _, bad = statuses_masked(status.to_numpy(), "status")
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                raise LogError.of(_first_status_error(status.iloc[r]), row=r)
+            status = st
         extras = {}
         for k in INT_EXTRAS:
-            if k in df.columns:
-                extras[k] = df[k].fillna(0).to_numpy()
+            if k in names:
+                extras[k] = df[names[k]].fillna(0).to_numpy()
         for k in STR_EXTRAS:
-            if k in df.columns:
-                extras[k] = df[k].tolist()
-        costkw = ({"cost_nanos": df["cost_nanos"].to_numpy()} if "cost_nanos" in df.columns
-                  else {"cost": df["cost"]})
+            if k in names:
+                extras[k] = df[names[k]].tolist()
+        costkw = ({"cost_nanos": col("cost_nanos").to_numpy()} if "cost_nanos" in names
+                  else {"cost": col("cost")} if "cost" in names else {})
+        lat = col("latency_ms")
+        model = col("model")
         log = cls.from_arrays(
-            ts=df["ts"], ts_unit=ts_unit,
-            model=df["model"].tolist(), prompt_tokens=df["prompt_tokens"].to_numpy(),
-            completion_tokens=df["completion_tokens"].to_numpy(),
-            latency_ms=df["latency_ms"].to_numpy(dtype=np.float64, na_value=np.nan),
-            status=df["status"].to_numpy(), tag_offsets=off, tag_ids=ids, trie=trie,
-            extras=extras, **costkw)
+            ts=col("ts"), ts_unit=ts_unit, model=None if model is None else model.tolist(),
+            prompt_tokens=None if col("prompt_tokens") is None else col("prompt_tokens").to_numpy(),
+            completion_tokens=(None if col("completion_tokens") is None
+                               else col("completion_tokens").to_numpy()),
+            latency_ms=None if lat is None else lat.to_numpy(dtype=np.float64, na_value=np.nan),
+            status=status, tag_offsets=off, tag_ids=ids, trie=trie, extras=extras, **costkw)
+        if prices is not None and not costkw:
+            log, why = _priced(log, prices)
+            line = unpriced_line(log, why)
+            log._set_meta(problems=[line] if line else [])
         log._set_meta(dropped_tags=dropped)
         return log
 
@@ -690,7 +891,7 @@ class RequestLog:
                     prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
                     cost=self.cost, latency_ms=self.latency_ms, status=self.status,
                     tag_offsets=self.tag_offsets, tag_ids=self.tag_ids, trie=self.trie,
-                    extras=self.extras)
+                    extras=self.extras, unknown=self.unknown)
         base.update(cols)
         return RequestLog(**base, _fresh=True)
 
@@ -788,7 +989,8 @@ class RequestLog:
                           latency_ms=np.concatenate(parts["lat"]),
                           status=np.concatenate(parts["status"]), tag_offsets=off,
                           tag_ids=np.concatenate(parts["ids"]).astype(np.int32), trie=trie,
-                          extras=extras, _fresh=True)
+                          extras=extras, unknown=frozenset().union(*(lg.unknown for lg in logs)),
+                          _fresh=True)
 
     def tags_of(self, row: int) -> list[str]:
         """The tags of one request, as paths.
@@ -806,7 +1008,7 @@ class RequestLog:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per request; ``request_tags`` as lists of paths, ``cost`` in dollars and
-        ``cost_nanos`` exact.
+        ``cost_nanos`` exact; the columns in :attr:`unknown` are left out.
 
         >>> list(RequestLog.empty().to_pandas().columns)[:4]
         ['ts', 'model', 'prompt_tokens', 'completion_tokens']
@@ -835,6 +1037,8 @@ class RequestLog:
                 df[k] = pd.Series(vals[v[0]], dtype=object)
             else:
                 df[k] = v.copy()
+        if self.unknown:  # what the source did not have is left out, never shown as zeros
+            df = df.drop(columns=[c for c in df.columns if c in self.unknown])
         return df
 
     def extra_strings(self, name: str) -> np.ndarray:

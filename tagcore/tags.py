@@ -63,6 +63,7 @@ __all__ = [
     "normalize_tags",
     "map_key_value_tag",
     "tags_from_mapping",
+    "tags_from_text",
 ]
 
 _MISSING: Any = object()
@@ -425,6 +426,52 @@ def normalize_tags(
         policy = DEFAULT_POLICY
     _check_list(tags, "request_tags")
     return _merge((("request_tags", tags),), policy)
+
+
+# --- tags written as text ------------------------------------------------------------------------
+
+
+class TagTextError(ValueError):
+    """A text cell that holds no list of tags (its ``reason`` says why)."""
+
+
+def tags_from_text(text: str, sep: str | None = None) -> list:
+    """The tag list a text cell holds: a JSON array (``'["a", "b"]'``), a Python list as
+    pandas writes list columns to CSV (``"['a', 'b']"``), or, with ``sep``, delimited text
+    (``"a, b"`` with ``sep=","``: pieces stripped, empty ones left out). Blank text is no
+    tags. Anything else raises :class:`TagTextError` with the reason (the elements are
+    normalized later, like any list's).
+
+    >>> tags_from_text('["a/b", "c"]'), tags_from_text("['a/b', 'c']"), tags_from_text("a, b/c", ",")
+    (['a/b', 'c'], ['a/b', 'c'], ['a', 'b/c'])
+    >>> tags_from_text("a,b")
+    Traceback (most recent call last):
+    ...
+    tagcore.tags.TagTextError: a text cell 'a,b', not a list of tags: write a JSON array, or pass tags_sep=',' (or the separator used) to split delimited text
+    """
+    t = text.strip()
+    if not t:
+        return []
+    if t[0] == "[":
+        import json
+
+        try:
+            got = json.loads(t)
+        except (ValueError, RecursionError):
+            import ast
+
+            try:
+                got = ast.literal_eval(t)
+            except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+                raise TagTextError(f"{_shorten(text)} is not a JSON array (nor a Python list) "
+                                   "of tags") from None
+        if type(got) is not list:
+            raise TagTextError(f"{_shorten(text)} is not a list of tags")
+        return got
+    if sep:
+        return [p.strip() for p in t.split(sep) if p.strip()]
+    raise TagTextError(f"a text cell {_shorten(text)}, not a list of tags: write a JSON array, or "
+                       "pass tags_sep=',' (or the separator used) to split delimited text")
 
 
 # --- key/value sources --------------------------------------------------------------------------

@@ -267,6 +267,18 @@ def test_openai_unknown_model_is_reported_by_the_table():
     assert table.unpriced == {"gpt-4o-2024-08-06": 1}
 
 
+def test_openai_log_without_latency_is_unknown_not_zero():
+    line = {"request": {"model": "gpt-4o", "messages": [], "request_tags": ["a"]},
+            "response": {"object": "chat.completion", "created": 1763629200, "model": "gpt-4o",
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 2}}, "status": 200}
+    import math
+
+    from tagcore.formats import read_openai_log
+
+    log = read_openai_log(io.StringIO(json.dumps(line) + "\n"))
+    assert math.isnan(log.latency_ms[0]) and math.isnan(log.totals()["latency_p50"])
+
+
 @pytest.mark.parametrize(
     "mutate, where",
     [
@@ -288,7 +300,6 @@ def test_openai_unknown_model_is_reported_by_the_table():
             lambda d: d.update(latency_ms="fast"),
             "x.jsonl:2: latency_ms: expected a number >= 0",
         ),
-        (lambda d: d.pop("latency_ms"), "x.jsonl:2: latency_ms: missing"),
         (lambda d: d.update(status=999), "x.jsonl:2: status: expected an HTTP status"),
         (
             lambda d: d["request"].update(request_tags="a,b"),
@@ -742,9 +753,14 @@ def test_helicone_api_records_json_page():
     assert a["model"] == "gpt-4o-2024-08-06" and a["cost"] == Decimal("0.000225")
     assert a["request_tags"] == ["Customer/acme", "Environment/production"]
     assert (a["cached_tokens"], a["user"], a["request_id"]) == (2, "user-9", "req-1")
-    assert (
-        b["status"] == 500 and b["prompt_tokens"] == 0 and b["cost_nanos"] == 0
-    )  # priced: 0 tokens
+    # no usage reported: unknown and unpriced, never priced at 0 tokens
+    assert b["status"] == 500 and b["usage_unknown"] == 1 and "prompt_tokens" not in b
+    assert b.get("cost") is None and "cost_nanos" not in b
+    from tagcore.formats import read_helicone_export
+
+    log = read_helicone_export(io.StringIO(json.dumps(page)), PRICES)
+    t = log.totals()
+    assert (t["usage_unknown"], t["unpriced"], t["prompt_tokens"]) == (1, 1, a["prompt_tokens"])
 
 
 def test_helicone_export_csv_with_doubled_json_quotes():

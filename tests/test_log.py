@@ -290,10 +290,14 @@ def test_from_pandas_validates():
     with pytest.raises(tc.LogError) as info:
         RequestLog.from_pandas(df)
     assert (info.value.row, info.value.column) == (1, "prompt_tokens")
-    for col in ("cost", "ts", "request_tags"):
-        with pytest.raises(tc.LogError) as info:
-            RequestLog.from_pandas(df.drop(columns=[col]).assign(prompt_tokens=[1, 2]))
-        assert info.value.column == col
+    with pytest.raises(tc.LogError) as info:
+        RequestLog.from_pandas(df.drop(columns=["request_tags"]))
+    assert info.value.column == "request_tags"
+    for col in ("cost", "ts"):  # a missing column is unknown, not an error and not zero
+        log = RequestLog.from_pandas(df.drop(columns=[col]).assign(prompt_tokens=[1, 2]))
+        assert log.unknown == ({"ts"} if col == "ts" else set())
+        assert int(log.totals()["unpriced" if col == "cost" else "cost_nanos"]) == \
+            (2 if col == "cost" else 300_000_000)
     bad = df.assign(prompt_tokens=[1, 2], cost=[0.1, float("nan")])
     with pytest.raises(tc.LogError) as info:
         RequestLog.from_pandas(bad)

@@ -27,6 +27,13 @@ def _common(p: argparse.ArgumentParser, *, window: bool = True,
                         "required for parquet")
     p.add_argument("--input-format", choices=("parquet", "jsonl", "json", "csv"),
                    help="format of the input (default: from the file name or its first bytes)")
+    p.add_argument("--prices", metavar="FILE",
+                   help="price requests the file does not price from their tokens, with a "
+                        "LiteLLM-style price map (model_prices_and_context_window.json)")
+    p.add_argument("--ts-unit", choices=("s", "ms", "us", "ns"), default="s",
+                   help="unit of epoch numbers in ts (default s)")
+    p.add_argument("--tags-sep", metavar="SEP",
+                   help="split tags written as delimited text, e.g. --tags-sep ','")
     if window:
         g = p.add_argument_group("time window")
         g.add_argument("--last", metavar="DURATION",

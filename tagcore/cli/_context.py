@@ -63,7 +63,10 @@ class _Ctx:
         if args.format == "parquet" and not args.output:
             raise CliError("--format parquet needs -o/--output FILE")
         self.full, self.label = read_log(args.file, input_format=args.input_format,
-                                         progress=True if args.progress else None, stderr=err)
+                                         progress=True if args.progress else None, stderr=err,
+                                         prices=getattr(args, "prices", None),
+                                         ts_unit=getattr(args, "ts_unit", "s"),
+                                         tags_sep=getattr(args, "tags_sep", None))
         last = getattr(args, "last", None)
         since = _time_arg(getattr(args, "since", None), "--since", self.tz)
         until = _time_arg(getattr(args, "until", None), "--until", self.tz)

@@ -6,7 +6,7 @@ import io
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tagcore.cli._base import CliError, _tio
 from tagcore.io._common import SUFFIXES
@@ -61,10 +61,12 @@ def _size(n: float) -> str:
 
 
 def read_log(path: str | None, *, input_format: str | None = None, progress: bool | None = None,
-             stderr: IO[str] | None = None) -> tuple[RequestLog, str]:
+             stderr: IO[str] | None = None, prices: str | None = None, ts_unit: str = "s",
+             tags_sep: str | None = None) -> tuple[RequestLog, str]:
     """The log of ``path`` (``None``: the bundled sample; ``"-"``: stdin) and its label.
 
-    Reading goes through :func:`tagcore.io.read_any`. ``progress``: ``True`` forces the
+    Reading goes through :func:`tagcore.io.read_any`, with ``prices`` (the path of a
+    LiteLLM-style price map), ``ts_unit`` and ``tags_sep``. ``progress``: ``True`` forces the
     progress bar on stderr, ``None`` shows it when stderr is a terminal; either way only once
     reading has taken :data:`tagcore.cli.PROGRESS_DELAY` seconds.
 
@@ -78,6 +80,11 @@ def read_log(path: str | None, *, input_format: str | None = None, progress: boo
 
         return load_sample(), "bundled sample"
     tio = _tio()
+    kw: dict[str, Any] = {"prices": _price_table(prices)} if prices else {}
+    if ts_unit != "s":
+        kw["ts_unit"] = ts_unit
+    if tags_sep is not None:
+        kw["tags_sep"] = tags_sep
     if path == "-":
         buf = getattr(sys.stdin, "buffer", None)
         data = buf.read() if buf is not None else sys.stdin.read().encode("utf-8")
@@ -85,7 +92,7 @@ def read_log(path: str | None, *, input_format: str | None = None, progress: boo
             raise CliError("<stdin>: no input (pipe a log file, or give a file name)")
         src = io.BytesIO(data)
         src.name = "<stdin>"  # type: ignore[misc]
-        return tio.read_any(src, format=input_format), "<stdin>"  # read_any sniffs
+        return tio.read_any(src, format=input_format, **kw), "<stdin>"  # read_any sniffs
     p = Path(path)
     if not p.exists():
         raise CliError(f"{path}: no such file")
@@ -94,11 +101,23 @@ def read_log(path: str | None, *, input_format: str | None = None, progress: boo
     show = progress if progress is not None else bool(getattr(stderr, "isatty", lambda: False)())
     bar = _Progress(p.name, p.stat().st_size, stderr, delay=_progress_delay()) if show else None
     try:
-        log = tio.read_any(path, format=input_format, progress=bar)
+        log = tio.read_any(path, format=input_format, progress=bar, **kw)
     finally:
         if bar is not None:
             bar.finish()
     return log, path
+
+
+def _price_table(path: str) -> Any:
+    """The :class:`~tagcore.prices.PriceTable` of a LiteLLM-style price map file."""
+    from tagcore.prices import PriceTable
+
+    try:
+        return PriceTable.from_litellm(path)
+    except OSError as exc:
+        raise CliError(f"--prices {path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise CliError(f"--prices {path}: not a LiteLLM price map ({exc})") from None
 
 
 def _progress_delay() -> float:

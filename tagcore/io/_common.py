@@ -26,19 +26,27 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
 from tagcore.errors import check_on_error
-from tagcore.log import INT_EXTRAS, STR_EXTRAS, LogError, RequestLog
+from tagcore.log import (
+    INT_EXTRAS,
+    STR_EXTRAS,
+    LogError,
+    RequestLog,
+    _priced,
+    unpriced_line,
+)
 
 Source = str | os.PathLike | IO[bytes] | IO[str]
 Progress = Callable[[int, int], None]
 
 
-REQUIRED = ("ts", "model", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "status",
-            "request_tags")
+#: the one column a native file must have; a column it lacks is unknown, never zero
+#: (``RequestLog.unknown``; a missing cost makes every request unpriced)
+REQUIRED = ("request_tags",)
 
 
 TEXT_COLUMNS = ("model", "request_tags", *STR_EXTRAS)
@@ -52,6 +60,38 @@ _DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 _MAX_PROBLEMS = 20
+
+
+class ReadOptions(NamedTuple):
+    """What every native reader and constructor takes besides the source: ``columns``
+    (a list of native names to read, or ``{native: name in the file}``), ``ts_unit`` of
+    epoch numbers (``s``, ``ms``, ``us``, ``ns``), ``tags_sep`` for delimited tag text and
+    ``prices`` (a :class:`~tagcore.prices.PriceTable`) to price a file without a cost
+    column from its tokens."""
+
+    columns: Sequence[str] | Mapping[str, str] | None = None
+    ts_unit: str = "s"
+    tags_sep: str | None = None
+    prices: Any = None
+
+    def checked(self) -> ReadOptions:
+        """The options, validated (a bad unit or separator raises ValueError at once).
+
+        >>> ReadOptions(ts_unit="h").checked()
+        Traceback (most recent call last):
+        ...
+        ValueError: ts_unit: expected 's', 'ms', 'us' or 'ns', got 'h'
+        """
+        if self.ts_unit not in ("s", "ms", "us", "ns"):
+            raise ValueError(f"ts_unit: expected 's', 'ms', 'us' or 'ns', got {self.ts_unit!r}")
+        if self.tags_sep is not None and (not isinstance(self.tags_sep, str) or not self.tags_sep):
+            raise ValueError(f"tags_sep: expected a non-empty string, got {self.tags_sep!r}")
+        if isinstance(self.columns, str):
+            raise TypeError("columns: expected a list of native names or a mapping, got a string")
+        return self
+
+
+DEFAULTS = ReadOptions()
 
 
 # =================================================================== sources
@@ -251,8 +291,11 @@ class _Problems:
 
 
 def _finish(log_args: dict[str, Any], probs: _Problems, on_error: str, source: str,
-            where: Callable[[int], tuple[str, int | None]], dropped_tags: int) -> RequestLog:
-    """Raise on the first problem, or build the log and drop the bad rows (counted)."""
+            where: Callable[[int], tuple[str, int | None]], dropped_tags: int,
+            prices: Any = None) -> RequestLog:
+    """Raise on the first problem, or build the log and drop the bad rows (counted). A log
+    without a cost column is priced from its tokens by ``prices`` (a PriceTable) when given;
+    what it cannot price stays unpriced."""
     bad = probs.bad_rows()
     if bad is not None and on_error == "raise":
         row, col, reason = probs.first()
@@ -265,10 +308,16 @@ def _finish(log_args: dict[str, Any], probs: _Problems, on_error: str, source: s
         rows = np.flatnonzero(bad)
         dropped = int(rows.size)
         for r in rows[:_MAX_PROBLEMS].tolist():
-            _, col, reason = probs.first(r)
+            _, col, why = probs.first(r)
             place, _ = where(r)
-            problems.append(f"{source}: {place}, column {col}: {reason}")
+            problems.append(f"{source}: {place}, column {col}: {why}")
         log = log[~bad]
+    if log_args.get("cost") is None and log_args.get("cost_nanos") is None:
+        reasons: Any = "no cost column"
+        if prices is not None:
+            log, reasons = _priced(log, prices)
+        line = unpriced_line(log, reasons)  # the requests still unpriced, if any
+        problems += [line] if line else []
     log._set_meta(dropped_rows=dropped, dropped_tags=dropped_tags, problems=problems)
     return log
 
@@ -310,18 +359,14 @@ def _select(columns: Sequence[str] | Mapping[str, str] | None, names: Sequence[s
     else:
         found = _match_columns(names, _ORDER)
         if columns is not None:
-            keep = set(columns) | set(REQUIRED) | {"cost_nanos"}
+            keep = set(columns) | set(REQUIRED) | ({"cost_nanos"} if "cost" in columns else set())
             unknown = set(columns) - set(_ORDER)
             if unknown:
                 raise ValueError(f"columns: unknown {sorted(unknown)}; choose from {list(_ORDER)}")
             found = {k: v for k, v in found.items() if k in keep}
     for c in REQUIRED:
-        if c == "cost" and ("cost" in found or "cost_nanos" in found):
-            continue
         if c not in found:
-            what = "cost or cost_nanos" if c == "cost" else c
-            raise _error(source, "cost" if c == "cost" else c,
-                         f"missing column {what!r} (the file has {list(names)})")
+            raise _error(source, c, f"missing column {c!r} (the file has {list(names)})")
     return found
 
 

@@ -5,16 +5,18 @@ content, the format by its fields (:mod:`tagcore.io._shapes`)."""
 from __future__ import annotations
 
 import gzip
+import inspect
 import io as _io
 import json
 import os
 import stat
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tagcore.io._common import (
     FORMATS,
     Progress,
+    ReadOptions,
     Source,
     _error,
     _read_bytes,
@@ -29,6 +31,9 @@ from tagcore.io.parquet import read_parquet
 from tagcore.log import RequestLog
 from tagcore.tags import TagPolicy
 from tagcore.trie import TagTrie
+
+if TYPE_CHECKING:
+    from tagcore.prices import PriceTable
 
 __all__ = ["read_any"]
 
@@ -55,7 +60,9 @@ def _vendor_readers() -> dict[str, Callable[..., RequestLog]]:
 
 def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | None = None,
              on_error: str = "raise", progress: Progress | None = None,
-             trie: TagTrie | None = None) -> RequestLog:
+             trie: TagTrie | None = None, prices: PriceTable | None = None,
+             columns: Sequence[str] | Mapping[str, str] | None = None, ts_unit: str = "s",
+             tags_sep: str | None = None) -> RequestLog:
     """Read a log file of any format tagcore knows into a :class:`RequestLog`: tagcore's own
     logs (Parquet, JSONL, JSON, CSV) and the vendor exports (OpenAI logs, LiteLLM SpendLogs and
     ``StandardLoggingPayload`` records, Helicone, Langfuse traces and observations,
@@ -73,9 +80,12 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
     ``latency_ms``, LiteLLM's ``spend`` or ``response_cost``, OpenAI's ``request``/
     ``response``, ...). A file that matches none, or more than one, is refused with a
     :class:`FormatError` that lists what was looked for; the vendor's own reader (named in
-    the message) reads it with its options. Parquet files are tagcore's own. The vendor
-    formats are read with their readers' defaults (no price table: a cost the file does not
-    give is unknown, flagged and counted, never zero); ``trie`` is for tagcore's own logs.
+    the message) reads it with its options. Parquet files are tagcore's own. ``prices`` (a
+    :class:`~tagcore.prices.PriceTable`) prices what a file does not price itself, in every
+    format that has tokens; without it a cost the file does not give is unknown, flagged and
+    counted, never zero. ``trie``, ``columns``, ``ts_unit`` and ``tags_sep`` are for
+    tagcore's own logs (see :func:`~tagcore.io.read_parquet`); given ``columns``, a JSON or
+    CSV file is read as one (its fields renamed), not recognised by its fields.
 
     >>> import io
     >>> read_any(io.BytesIO(b"ts,model,prompt_tokens,completion_tokens,cost,latency_ms,"
@@ -86,7 +96,9 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
     ...     b'"endTime": 1766000070.1, "request_tags": ["env:prod"]}]')).tags_of(0)
     ['env/prod']
     """
-    kw: dict[str, Any] = dict(policy=policy, on_error=on_error, trie=trie)
+    opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
+    kw: dict[str, Any] = dict(policy=policy, on_error=on_error, trie=trie, prices=prices,
+                              columns=columns, ts_unit=ts_unit, tags_sep=tags_sep)
     fmt = None if format is None else format.lower().lstrip(".")
     if fmt == "ndjson":
         fmt = "jsonl"
@@ -109,19 +121,23 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
         return read_parquet(_named(_read_bytes(source, progress)[0] if data is None else data,
                                    name), **kw)
     layout = "csv" if fmt == "csv" else "json"
-    shape = _shape_of(head, layout, name)
-    if shape is None and not whole:  # a first record longer than the head
+    shape = None if isinstance(opts.columns, Mapping) else _shape_of(head, layout, name)
+    if shape is None and not whole and not isinstance(opts.columns, Mapping):  # a first record longer than the head
         if data is None:
             data = _read_bytes(source, progress)[0]
         shape = _shape_of(data, layout, name)
     if shape is not None and shape.name != "native":
-        if trie is not None:
-            raise ValueError(f"trie: applies to tagcore's own logs; {name} is {shape.title} "
-                             f"(read by {shape.reader})")
+        own = {"trie": trie is not None, "columns": columns is not None,
+               "ts_unit": ts_unit != "s", "tags_sep": tags_sep is not None}
+        for arg, given in own.items():
+            if given:
+                raise ValueError(f"{arg}: applies to tagcore's own logs; {name} is "
+                                 f"{shape.title} (read by {shape.reader})")
         if data is None:
             data = _read_bytes(source, progress)[0]
         reader = _vendor_readers()[shape.name]
-        return reader(_named(data, name), policy=policy, on_error=on_error)
+        extra = {"prices": prices} if "prices" in inspect.signature(reader).parameters else {}
+        return reader(_named(data, name), policy=policy, on_error=on_error, **extra)
     # tagcore's own log (or no record could be read: its reader says why)
     if fmt == "json" and json_layout(head) == "json":
         if data is None:
@@ -173,7 +189,7 @@ def _shape_of(data: bytes, layout: str, name: str) -> Shape | None:
     return recognise(got[0], name)
 
 
-def _read_json_array(data: bytes, name: str, *, policy, on_error, trie) -> RequestLog:
+def _read_json_array(data: bytes, name: str, **kw: Any) -> RequestLog:
     try:
         recs = json.loads(data)
     except ValueError as exc:
@@ -185,5 +201,5 @@ def _read_json_array(data: bytes, name: str, *, policy, on_error, trie) -> Reque
     if not isinstance(recs, list):
         raise _error(name, "(json)", "expected an array of records")
     lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in recs).encode("utf-8")
-    return read_jsonl(_named(lines, name), policy=policy, on_error=on_error, trie=trie)
+    return read_jsonl(_named(lines, name), **kw)
 

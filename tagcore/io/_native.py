@@ -15,7 +15,7 @@ from tagcore import kernels
 from tagcore.io._common import _finish, _Problems
 from tagcore.io._values import _obj_dollars, _obj_floats, _obj_ints, _obj_ts
 from tagcore.log import INT_EXTRAS, NANOS_PER_DOLLAR, STR_EXTRAS, RequestLog
-from tagcore.tags import TagError, TagPolicy, normalize_tag
+from tagcore.tags import TagError, TagPolicy, TagTextError, normalize_tag, tags_from_text
 from tagcore.trie import TagTrie
 
 _NULL = -3  # element code of a null tag
@@ -139,22 +139,37 @@ def _compact(elem: np.ndarray, offsets: np.ndarray, keep: np.ndarray):
 
 
 def _tags_from_objects(cells: list[Any], trie: TagTrie, policy: TagPolicy | None,
-                       probs: _Problems, column: str = "request_tags"):
-    """Tags from Python lists (one per row, None = no tags): distinct strings normalized once."""
+                       probs: _Problems, column: str = "request_tags",
+                       sep: str | None = None):
+    """Tags from Python lists (one per row, None = no tags): distinct strings normalized once.
+    A text cell is read by :func:`tagcore.tags.tags_from_text` (a JSON array, a Python list as
+    pandas writes it, or ``sep``-delimited text), once per distinct text."""
     n = len(cells)
     lengths = np.zeros(n, dtype=np.int64)
     flat: list[Any] = []
-    notlist = []
+    notlist: dict[int, str] = {}
+    texts: dict[str, Any] = {}
     for i, c in enumerate(cells):
+        if type(c) is str:
+            got = texts.get(c)
+            if got is None:
+                try:
+                    got = texts[c] = tags_from_text(c, sep)
+                except TagTextError as exc:
+                    got = texts[c] = exc
+            if isinstance(got, TagTextError):
+                notlist[i] = str(got)
+                continue
+            c = got
         if type(c) is list:
             lengths[i] = len(c)
             flat.extend(c)
-        elif c is not None:
-            notlist.append(i)
+        elif c is not None and not (isinstance(c, float) and c != c):  # NaN: pandas' missing
+            notlist[i] = f"expected a list of tags, got {c!r}"[:200]
     if notlist:
         bad = np.zeros(n, dtype=bool)
-        bad[notlist] = True
-        probs.add(column, bad, lambda r: f"expected a list of tags, got {cells[r]!r}"[:200])
+        bad[list(notlist)] = True
+        probs.add(column, bad, notlist.__getitem__)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     mapper = _TagMapper(trie, policy)
@@ -199,8 +214,10 @@ def _from_objects(get: Callable[[str], list[Any] | None], n: int, present: Mappi
                   source: str, where: Callable[[int], tuple[str, int | None]], *,
                   policy: TagPolicy | None, on_error: str, trie: TagTrie | None,
                   pre_bad: Mapping[int, tuple[str, str]] | None = None,
-                  tags_cells: list[Any] | None = None) -> RequestLog:
-    """Shared by JSONL and CSV: Python values per column -> validated, vectorised log."""
+                  tags_cells: list[Any] | None = None, ts_unit: str = "s",
+                  tags_sep: str | None = None, prices: Any = None) -> RequestLog:
+    """Shared by JSONL and CSV: Python values per column -> validated, vectorised log. A
+    native column not in ``present`` is unknown (None to the log), never zero."""
     probs = _Problems(n)
     if pre_bad:
         m = np.zeros(n, dtype=bool)
@@ -210,16 +227,21 @@ def _from_objects(get: Callable[[str], list[Any] | None], n: int, present: Mappi
             mc[[r for r, (c, _) in pre_bad.items() if c == col]] = True
             probs.add(col, mc, lambda r: pre_bad[r][1])
     trie = TagTrie() if trie is None else trie
-    ts = _obj_ts(get("ts"), "ts", probs)
-    codes, models = _obj_strings(get("model"), "model", probs, required=True)
-    prompt = _obj_ints(get("prompt_tokens"), "prompt_tokens", probs)
-    completion = _obj_ints(get("completion_tokens"), "completion_tokens", probs)
-    if "cost_nanos" in present:
+    has = present.__contains__
+    ts = _obj_ts(get("ts"), "ts", probs, unit=ts_unit) if has("ts") else None
+    codes, models = (_obj_strings(get("model"), "model", probs, required=True) if has("model")
+                     else (None, None))
+    prompt = _obj_ints(get("prompt_tokens"), "prompt_tokens", probs) \
+        if has("prompt_tokens") else None
+    completion = _obj_ints(get("completion_tokens"), "completion_tokens", probs) \
+        if has("completion_tokens") else None
+    cost = None
+    if has("cost_nanos"):
         cost = _obj_ints(get("cost_nanos"), "cost_nanos", probs)
-    else:
+    elif has("cost"):
         cost = _obj_dollars(get("cost"), "cost", probs)
-    latency = _obj_floats(get("latency_ms"), "latency_ms", probs)
-    status = _obj_ints(get("status"), "status", probs, limit=999)
+    latency = _obj_floats(get("latency_ms"), "latency_ms", probs) if has("latency_ms") else None
+    status = _obj_ints(get("status"), "status", probs, limit=999) if has("status") else None
     extras: dict[str, Any] = {}
     for k in INT_EXTRAS:
         if k in present:
@@ -228,12 +250,12 @@ def _from_objects(get: Callable[[str], list[Any] | None], n: int, present: Mappi
         if k in present:
             extras[k] = _obj_strings(get(k), k, probs, required=False)
     off, ids, dropped = _tags_from_objects(get("request_tags") if tags_cells is None
-                                           else tags_cells, trie, policy, probs)
+                                           else tags_cells, trie, policy, probs, sep=tags_sep)
     args = dict(ts=ts, model=codes, models=models, prompt_tokens=prompt,
                 completion_tokens=completion, cost_nanos=cost, latency_ms=latency,
-                status=status.astype(np.int32), tag_offsets=off, tag_ids=ids, trie=trie,
-                extras=extras)
-    return _finish(args, probs, on_error, source, where, dropped)
+                status=None if status is None else status.astype(np.int32), tag_offsets=off,
+                tag_ids=ids, trie=trie, extras=extras)
+    return _finish(args, probs, on_error, source, where, dropped, prices)
 
 
 # =================================================================== writing

@@ -67,14 +67,16 @@ from tagcore.coerce import (
 )
 from tagcore.io._common import (
     _ORDER,
+    DEFAULTS,
     Progress,
+    ReadOptions,
     Source,
     _name_of,
     _read_bytes,
     _select,
 )
 from tagcore.log import INT_EXTRAS, STR_EXTRAS, LogError, RequestLog
-from tagcore.tags import TagPolicy
+from tagcore.tags import TagPolicy, TagTextError, tags_from_text
 from tagcore.trie import TagTrie
 
 JSONL_CHUNK = 1 << 24  # bytes of text per chunk handed to pyarrow (whole records)
@@ -242,7 +244,7 @@ def _shape_rows(M: np.ndarray, template: str) -> np.ndarray:
     return ok & (y >= 1678) & (y <= 2261)
 
 
-def _ts_text(arr) -> Any:
+def _ts_text(arr, unit: str = "s") -> Any:
     """``timestamp[ns, UTC]`` of a column of time text; refuses when a value is missing or
     bad (the Python path reports it)."""
     pa, pc, _, _ = _arrow()  # type: ignore[misc]
@@ -292,7 +294,8 @@ def _ts_text(arr) -> Any:
                 vals = np.asarray(pc.cast(sub, pa.int64()).to_numpy(zero_copy_only=False))
             except pa.ArrowInvalid:
                 vals = None
-        ns, miss, bad = times_to_nanos_masked(sub.to_pylist() if vals is None else vals)
+        ns, miss, bad = times_to_nanos_masked(sub.to_pylist() if vals is None else vals,
+                                              unit=unit)
         if miss.any() or bad.any():
             raise _Refused("bad time")
         out[rest] = ns
@@ -393,7 +396,7 @@ def _encode_list_values(lists) -> Any:
     return pa.ListArray.from_arrays(lists.offsets, pc.dictionary_encode(values), mask=mask)
 
 
-def _tags_json_cells(arr) -> Any:
+def _tags_json_cells(arr, sep: str | None = None) -> Any:
     """Tags of CSV cells holding JSON arrays, as ``list<dictionary<string>>``. Cells written
     as ``["a","b"]`` (no escapes, no control characters) are split by pyarrow; any other
     cell is read by ``json.loads``, once per distinct cell. Refuses a cell the Python path
@@ -420,9 +423,9 @@ def _tags_json_cells(arr) -> Any:
         decoded = []
         for cell in enc.dictionary.to_pylist():
             try:
-                v = json.loads(cell)
-            except (ValueError, RecursionError):
-                raise _Refused("tags cell is not JSON") from None
+                v = tags_from_text(cell, sep)
+            except TagTextError:
+                raise _Refused("tags cell is not a list") from None
             if v is not None and not (type(v) is list
                                       and all(type(t) is str or t is None for t in v)):
                 raise _Refused("tags cell is not a list of strings")
@@ -603,7 +606,7 @@ def _json_type(pa: Any, col: str, values: list[Any]) -> Any:
     raise _Refused("mixed kinds in a column")
 
 
-def _jsonl_plan(chunk: bytes, name: str, pa: Any, last: bool
+def _jsonl_plan(chunk: bytes, name: str, pa: Any, last: bool, columns: Any = None
                 ) -> tuple[dict[str, str], Any, set[str]]:
     """From the first 1000 records (decoded by ``json.loads``, as the Python path does): the
     native columns and their keys in the file, the explicit schema, and the native keys the
@@ -629,7 +632,7 @@ def _jsonl_plan(chunk: bytes, name: str, pa: Any, last: bool
     for r in recs:
         keys.update(r)
     try:
-        present = _select(None, sorted(keys), name)
+        present = _select(columns, sorted(keys), name)
     except LogError:
         raise _Refused("missing column") from None
     if "cost_nanos" in present:
@@ -649,7 +652,7 @@ def _late_native_bytes(chunk: bytes, late: set[str]) -> bool:
     return any(p in low for p in (b"\\u005f", b"\\u006", b"\\u007"))
 
 
-def _compact_jsonl(table, present: dict[str, str]) -> dict[str, Any]:
+def _compact_jsonl(table, present: dict[str, str], unit: str = "s") -> dict[str, Any]:
     """The typed columns of one chunk of JSONL, under their native names."""
     pa = _arrow()[0]  # type: ignore[index]
     cols: dict[str, Any] = {}
@@ -657,7 +660,7 @@ def _compact_jsonl(table, present: dict[str, str]) -> dict[str, Any]:
         c = table.column(key)
         t = c.type
         if col == "ts" and pa.types.is_string(t):
-            cols[col] = _ts_text(c)
+            cols[col] = _ts_text(c, unit)
         elif col in _STR_COLUMNS:
             cols[col] = _dict_text(c, unprefix=False)
         elif col == "request_tags":
@@ -669,8 +672,8 @@ def _compact_jsonl(table, present: dict[str, str]) -> dict[str, Any]:
     return cols
 
 
-def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int
-                  ) -> Iterator[tuple[dict[str, str], Any]]:
+def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int,
+                  columns: Any = None) -> Iterator[tuple[dict[str, str], Any]]:
     """(native columns and their keys, the parsed table) of every chunk of a JSONL source,
     every chunk checked first (see the module doc); ``safe`` is the nesting the Python path
     surely decodes on the caller's thread."""
@@ -681,7 +684,7 @@ def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int
             raise _Refused("not UTF-8")
         lines = _check_lines(chunk, safe)
         if plan is None:
-            plan = _jsonl_plan(chunk, inp.name, pa, last)
+            plan = _jsonl_plan(chunk, inp.name, pa, last, columns)
         present, schema, late = plan
         _release(pa)  # what the caller freed of the chunks before (this thread's pages)
         try:
@@ -702,7 +705,8 @@ def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int
 
 
 def jsonl_log(inp: TextInput, *, policy: TagPolicy | None = None,
-              trie: TagTrie | None = None) -> RequestLog | None:
+              trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS
+              ) -> RequestLog | None:
     """The log of a JSONL source by the compiled path, or None when it refuses (see the
     module doc)."""
     mods = _arrow()
@@ -713,16 +717,16 @@ def jsonl_log(inp: TextInput, *, policy: TagPolicy | None = None,
     safe = _safe_depth()  # here: the Python path decodes on this thread, not the worker's
     try:
         parts = []
-        for present, table in _ahead(lambda: _jsonl_tables(inp, pa, pj, threads > 1, safe),
-                                     threads):
-            parts.append(pa.table(_compact_jsonl(table, present)))
+        for present, table in _ahead(lambda: _jsonl_tables(inp, pa, pj, threads > 1, safe,
+                                                           opts.columns), threads):
+            parts.append(pa.table(_compact_jsonl(table, present, opts.ts_unit)))
             del table
             _release(pa)
             inp.report()
         inp.report()
         if not parts:
             return None
-        return _log_of(pa, parts, inp.name, policy, trie)
+        return _log_of(pa, parts, inp.name, policy, trie, opts)
     except _Refused:
         return None
 
@@ -782,7 +786,7 @@ def _read_json(pa: Any, pj: Any, chunk: Any, ro: Any, schema: Any, other_fields:
 
 
 def _log_of(pa: Any, parts: list, name: str, policy: TagPolicy | None,
-            trie: TagTrie | None) -> RequestLog:
+            trie: TagTrie | None, opts: ReadOptions) -> RequestLog:
     from tagcore.io.arrow import _from_table
 
     try:
@@ -793,7 +797,8 @@ def _log_of(pa: Any, parts: list, name: str, policy: TagPolicy | None,
     table = _narrow(pa, table)
     _release(pa)  # the wide columns _narrow replaced
     try:
-        return _from_table(table, name, policy=policy, on_error="raise", trie=trie)
+        return _from_table(table, name, policy=policy, on_error="raise", trie=trie,
+                           ts_unit=opts.ts_unit, tags_sep=opts.tags_sep, prices=opts.prices)
     except LogError:
         raise _Refused("a problem the Python path reports") from None
 
@@ -921,17 +926,17 @@ def _has_content(chunk: bytes) -> bool:
     return bool(chunk[:4096].strip(b"\r\n")) or bool(chunk.strip(b"\r\n"))
 
 
-def _compact_csv(table, present: dict[str, str]) -> dict[str, Any]:
+def _compact_csv(table, present: dict[str, str], opts: ReadOptions) -> dict[str, Any]:
     """The typed columns of one chunk of CSV text, under their native names."""
     cols: dict[str, Any] = {}
     for col, key in present.items():
         c = table.column(key)
         if col == "ts":
-            cols[col] = _ts_text(c)
+            cols[col] = _ts_text(c, opts.ts_unit)
         elif col in _STR_COLUMNS:
             cols[col] = _dict_text(c, unprefix=True)
         elif col == "request_tags":
-            cols[col] = _tags_json_cells(c)
+            cols[col] = _tags_json_cells(c, opts.tags_sep)
         elif col == "cost":
             cols["cost_nanos"] = _dollars_text(c)
         elif col == "latency_ms":
@@ -941,7 +946,7 @@ def _compact_csv(table, present: dict[str, str]) -> dict[str, Any]:
     return cols
 
 
-def _csv_tables(inp: TextInput, pa: Any, pcsv: Any, use_threads: bool
+def _csv_tables(inp: TextInput, pa: Any, pcsv: Any, use_threads: bool, columns: Any = None
                 ) -> Iterator[tuple[dict[str, str], Any]]:
     """(native columns and their names in the header, the parsed table of text) of every
     chunk of a CSV source, every chunk checked first (see the module doc)."""
@@ -952,7 +957,7 @@ def _csv_tables(inp: TextInput, pa: Any, pcsv: Any, use_threads: bool
             if len(set(header)) != len(header):
                 raise _Refused("duplicate header names")
             try:
-                present = _select(None, header, inp.name)
+                present = _select(columns, header, inp.name)
             except LogError:
                 raise _Refused("missing column") from None
             if "cost_nanos" in present:
@@ -979,7 +984,8 @@ def _csv_tables(inp: TextInput, pa: Any, pcsv: Any, use_threads: bool
 
 
 def csv_log(inp: TextInput, *, policy: TagPolicy | None = None,
-            trie: TagTrie | None = None) -> RequestLog | None:
+            trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS
+            ) -> RequestLog | None:
     """The log of a CSV source by the compiled path, or None when it refuses (see the module
     doc)."""
     mods = _arrow()
@@ -989,15 +995,15 @@ def csv_log(inp: TextInput, *, policy: TagPolicy | None = None,
     threads = get_threads()
     try:
         parts = []
-        for present, table in _ahead(lambda: _csv_tables(inp, pa, pcsv, False),
+        for present, table in _ahead(lambda: _csv_tables(inp, pa, pcsv, False, opts.columns),
                                      threads):
-            parts.append(pa.table(_compact_csv(table, present)))
+            parts.append(pa.table(_compact_csv(table, present, opts)))
             del table
             _release(pa)
             inp.report()
         inp.report()
         if not parts or not sum(p.num_rows for p in parts):
             return None
-        return _log_of(pa, parts, inp.name, policy, trie)
+        return _log_of(pa, parts, inp.name, policy, trie, opts)
     except _Refused:
         return None

@@ -27,6 +27,7 @@ from tagcore.coerce import (
     is_missing,
     parse_status,
     parse_usage,
+    statuses_masked,
     time_to_nanos,
     times_to_nanos_masked,
     to_count,
@@ -61,7 +62,10 @@ def _obj_ints(vals: Any, column: str, probs: _Problems, *, default: int | None =
               limit: int = I64_MAX) -> np.ndarray:
     """int64 column of counts (:func:`tagcore.coerce.to_count`, at most ``limit``); a
     missing value is ``default``, or a problem when there is none."""
-    out, miss, bad = counts_masked(vals, column, limit=limit)
+    if limit == 999:  # a status: also LiteLLM's "success" / "failure"
+        out, miss, bad = statuses_masked(vals, column)
+    else:
+        out, miss, bad = counts_masked(vals, column, limit=limit)
     if default is None:
         probs.add(column, miss, lambda r: "missing value")
     elif miss.any():
@@ -70,6 +74,8 @@ def _obj_ints(vals: Any, column: str, probs: _Problems, *, default: int | None =
 
     def reason(r: int) -> str:
         v = _item(vals, r)
+        if limit == 999:
+            return _why(parse_status, v, column)
         why = _why(to_count, v, column)
         return (why if why != f"cannot read {_short(v)}" else f"{_short(v)} is above {limit}"
                 ) + what

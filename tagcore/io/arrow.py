@@ -4,12 +4,19 @@ that :func:`~tagcore.io.read_parquet` uses too) and the table a log becomes
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
-from tagcore.io._common import _check_on_error, _error, _finish, _Problems, _pyarrow, _select
+from tagcore.io._common import (
+    ReadOptions,
+    _check_on_error,
+    _error,
+    _finish,
+    _Problems,
+    _pyarrow,
+    _select,
+)
 from tagcore.io._native import (
     _NULL,
     _compact,
@@ -93,7 +100,7 @@ def _arrow_dollars(col, column: str, probs: _Problems, source: str) -> np.ndarra
     return _obj_dollars(vals, column, probs)
 
 
-def _arrow_ts(col, probs: _Problems, source: str) -> np.ndarray:
+def _arrow_ts(col, probs: _Problems, source: str, unit: str = "s") -> np.ndarray:
     pa, pc, _ = _pyarrow()
     t = col.type
     col, t = _undictionary(pa, col)
@@ -118,10 +125,10 @@ def _arrow_ts(col, probs: _Problems, source: str) -> np.ndarray:
         if nulls is not None:
             probs.add("ts", nulls, lambda r: "missing value")
         return a
-    if pa.types.is_integer(t) or pa.types.is_floating(t):  # epoch seconds
-        return _obj_ts(col.to_pylist() if col.null_count else _np(col), "ts", probs)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):  # epoch numbers in ``unit``
+        return _obj_ts(col.to_pylist() if col.null_count else _np(col), "ts", probs, unit=unit)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _obj_ts(col.to_pylist(), "ts", probs)
+        return _obj_ts(col.to_pylist(), "ts", probs, unit=unit)
     raise _error(source, "ts", f"expected timestamps, the file has type {t}")
 
 
@@ -166,7 +173,8 @@ def _arrow_strings(col, column: str, probs: _Problems, source: str, *, required:
     return codes, values
 
 
-def _arrow_tags(col, trie: TagTrie, policy: TagPolicy | None, probs: _Problems, source: str):
+def _arrow_tags(col, trie: TagTrie, policy: TagPolicy | None, probs: _Problems, source: str,
+                sep: str | None = None):
     """CSR tags from a list<string> / list<dictionary<string>> column without a Python object
     per tag: distinct strings normalized once, codes mapped to node ids with numpy."""
     pa, pc, _ = _pyarrow()
@@ -175,9 +183,10 @@ def _arrow_tags(col, trie: TagTrie, policy: TagPolicy | None, probs: _Problems, 
     if pa.types.is_null(t):
         return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int32), 0
     if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        if pa.types.is_dictionary(t):
+            col, t = _undictionary(pa, col)
         if pa.types.is_string(t) or pa.types.is_large_string(t):
-            cells = [None if c is None else _json_list(c) for c in col.to_pylist()]
-            return _tags_from_objects(cells, trie, policy, probs)
+            return _tags_from_objects(col.to_pylist(), trie, policy, probs, sep=sep)
         raise _error(source, "request_tags", f"expected a list of strings, the file has type {t}")
     vt = t.value_type
     if not (pa.types.is_string(vt) or pa.types.is_large_string(vt) or pa.types.is_null(vt)
@@ -258,34 +267,38 @@ def _arrow_tags(col, trie: TagTrie, policy: TagPolicy | None, probs: _Problems, 
     return _finish_tags(offsets, elem, policy, raw_of, probs, "request_tags", mapper)
 
 
-def _json_list(cell: str) -> Any:
-    try:
-        return json.loads(cell)
-    except ValueError:
-        return cell
-
-
 def _from_table(table, source: str, *, columns=None, policy: TagPolicy | None = None,
-                on_error: str = "raise", trie: TagTrie | None = None) -> RequestLog:
+                on_error: str = "raise", trie: TagTrie | None = None, ts_unit: str = "s",
+                tags_sep: str | None = None, prices: Any = None) -> RequestLog:
+    """The log of an Arrow table with the native columns (``columns`` renames or selects
+    them); a native column the table lacks is unknown to the log, never zero."""
     on_error = _check_on_error(on_error)
+    table = _plain(_pyarrow()[0], table)
     present = _select(columns, table.column_names, source)
     n = table.num_rows
     probs = _Problems(n)
     trie = TagTrie() if trie is None else trie
+    has = present.__contains__
 
     def col(name: str):
         return table.column(present[name])
 
-    ts = _arrow_ts(col("ts"), probs, source)
-    codes, models = _arrow_strings(col("model"), "model", probs, source, required=True)
-    prompt = _arrow_int(col("prompt_tokens"), "prompt_tokens", probs, source)
-    completion = _arrow_int(col("completion_tokens"), "completion_tokens", probs, source)
-    if "cost_nanos" in present:
+    ts = _arrow_ts(col("ts"), probs, source, ts_unit) if has("ts") else None
+    codes, models = (_arrow_strings(col("model"), "model", probs, source, required=True)
+                     if has("model") else (None, None))
+    prompt = (_arrow_int(col("prompt_tokens"), "prompt_tokens", probs, source)
+              if has("prompt_tokens") else None)
+    completion = (_arrow_int(col("completion_tokens"), "completion_tokens", probs, source)
+                  if has("completion_tokens") else None)
+    cost = None
+    if has("cost_nanos"):
         cost = _arrow_int(col("cost_nanos"), "cost_nanos", probs, source)
-    else:
+    elif has("cost"):
         cost = _arrow_dollars(col("cost"), "cost", probs, source)
-    latency = _arrow_float(col("latency_ms"), "latency_ms", probs, source)
-    status = _arrow_int(col("status"), "status", probs, source, limit=999)
+    latency = (_arrow_float(col("latency_ms"), "latency_ms", probs, source)
+               if has("latency_ms") else None)
+    status = (_arrow_int(col("status"), "status", probs, source, limit=999)
+              if has("status") else None)
     extras: dict[str, Any] = {}
     for k in INT_EXTRAS:
         if k in present:
@@ -293,18 +306,26 @@ def _from_table(table, source: str, *, columns=None, policy: TagPolicy | None = 
     for k in STR_EXTRAS:
         if k in present:
             extras[k] = _arrow_strings(col(k), k, probs, source, required=False)
-    off, ids, dropped = _arrow_tags(col("request_tags"), trie, policy, probs, source)
+    off, ids, dropped = _arrow_tags(col("request_tags"), trie, policy, probs, source, tags_sep)
     args = dict(ts=ts, model=codes, models=models, prompt_tokens=prompt,
                 completion_tokens=completion, cost_nanos=cost, latency_ms=latency,
-                status=status.astype(np.int32), tag_offsets=off, tag_ids=ids, trie=trie,
-                extras=extras)
-    return _finish(args, probs, on_error, source, lambda r: (f"row {r}", None), dropped)
+                status=None if status is None else status.astype(np.int32), tag_offsets=off,
+                tag_ids=ids, trie=trie, extras=extras)
+    return _finish(args, probs, on_error, source, lambda r: (f"row {r}", None), dropped,
+                   prices)
 
 
-def from_arrow(table_or_batch: Any, *, columns=None, policy: TagPolicy | None = None,
-               on_error: str = "raise", trie: TagTrie | None = None) -> RequestLog:
-    """Build a :class:`RequestLog` from a pyarrow ``Table`` or ``RecordBatch`` with the native
-    columns (see the module doc); ``request_tags`` a list of strings (plain or dictionary).
+def from_arrow(data: Any, *, columns=None, policy: TagPolicy | None = None,
+               on_error: str = "raise", trie: TagTrie | None = None, ts_unit: str = "s",
+               tags_sep: str | None = None, prices: Any = None) -> RequestLog:
+    """Build a :class:`RequestLog` from Arrow data with the native columns (see the module
+    doc): a pyarrow ``Table``, ``RecordBatch`` or ``RecordBatchReader``, or anything that
+    speaks the Arrow PyCapsule stream interface (``__arrow_c_stream__``): a Polars
+    ``DataFrame``, a DuckDB relation, a pandas frame on pyarrow, another ``RequestLog``.
+    ``request_tags`` is a list of strings (plain or dictionary), or text (see
+    :func:`~tagcore.tags.tags_from_text`); ``columns``, ``ts_unit``, ``tags_sep`` and
+    ``prices`` as for :func:`~tagcore.io.read_parquet`. Only ``request_tags`` is required: a
+    column the data lacks is unknown to the log, never zero.
 
     >>> import pyarrow as pa
     >>> t = pa.table({"ts": pa.array([0], pa.timestamp("us")), "model": ["m"],
@@ -313,15 +334,64 @@ def from_arrow(table_or_batch: Any, *, columns=None, policy: TagPolicy | None = 
     >>> log = from_arrow(t)
     >>> log.tags_of(0), log.cost.tolist(), bool(np.isnan(log.latency_ms[0]))
     (['x/y'], [7], True)
+    >>> from_arrow(pa.table({"ts": [1767225600000], "request_tags": ["a,b"]}),
+    ...            ts_unit="ms", tags_sep=",").tags_of(0)
+    ['a', 'b']
     """
+    opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
     pa, _, _ = _pyarrow()
-    if isinstance(table_or_batch, pa.RecordBatch):
-        table_or_batch = pa.Table.from_batches([table_or_batch])
-    if not isinstance(table_or_batch, pa.Table):
-        raise TypeError(f"expected a pyarrow Table or RecordBatch, got "
-                        f"{type(table_or_batch).__name__}")
-    return _from_table(table_or_batch, "<arrow>", columns=columns, policy=policy,
-                       on_error=on_error, trie=trie)
+    table = _as_table(pa, data)
+    return _from_table(table, "<arrow>", columns=opts.columns, policy=policy,
+                       on_error=on_error, trie=trie, ts_unit=opts.ts_unit,
+                       tags_sep=opts.tags_sep, prices=opts.prices)
+
+
+def _plain_type(pa: Any, t: Any) -> Any:
+    """``t`` with the view types Polars and DuckDB export (``string_view``, ``list_view``)
+    and unsigned dictionary indices replaced by the types the column readers take."""
+    if t == pa.string_view():
+        return pa.string()
+    if t == pa.binary_view():
+        return pa.binary()
+    if pa.types.is_dictionary(t):
+        idx = t.index_type
+        if pa.types.is_unsigned_integer(idx):
+            idx = pa.int64() if idx.bit_width >= 32 else pa.int32()
+        return pa.dictionary(idx, _plain_type(pa, t.value_type))
+    if pa.types.is_list_view(t) or pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(_plain_type(pa, t.value_type))
+    if pa.types.is_large_list_view(t) or pa.types.is_large_list(t):
+        return pa.large_list(_plain_type(pa, t.value_type))
+    return t
+
+
+def _plain(pa: Any, table: Any) -> Any:
+    """The table with :func:`_plain_type` columns (cast only where a type differs)."""
+    for i, f in enumerate(table.schema):
+        t = _plain_type(pa, f.type)
+        if t != f.type:
+            table = table.set_column(i, f.name, table.column(i).cast(t))
+    return table
+
+
+def _as_table(pa: Any, data: Any) -> Any:
+    """A pyarrow Table of Arrow data of any kind (Table, RecordBatch, RecordBatchReader, an
+    object with ``__arrow_c_stream__`` or ``__arrow_c_array__``)."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data).read_all()
+    if hasattr(data, "__arrow_c_array__"):
+        return pa.Table.from_batches([pa.record_batch(data)])
+    if hasattr(data, "arrow") and callable(data.arrow):  # DuckDB relations of older releases
+        return _as_table(pa, data.arrow())
+    raise TypeError(f"expected Arrow data (a pyarrow Table, RecordBatch or RecordBatchReader, "
+                    f"or an object with __arrow_c_stream__ such as a Polars DataFrame or a "
+                    f"DuckDB relation), got {type(data).__name__}")
 
 
 def log_to_arrow(log: RequestLog):
@@ -359,5 +429,7 @@ def log_to_arrow(log: RequestLog):
             cols[k] = pa.DictionaryArray.from_arrays(
                 pa.array(codes, pa.int32(), mask=np.asarray(codes) < 0),
                 pa.array(vals, pa.string()))
+    for c in log.unknown:  # left out, so that reading the file back knows as little
+        del cols[c]
     assert all(len(c) == n for c in cols.values())
     return pa.table(cols)

@@ -116,17 +116,22 @@ def parse_helicone_export(
             if props:
                 break
         tags = _tags(None, field, policy, mapping=props, mapping_field=field)
+        no_usage = _is_missing(row.get("prompt_tokens")) and _is_missing(
+            row.get("completion_tokens"))
         rec: Record = {
             "ts": ts,
             "model": model,
-            "prompt_tokens": t["prompt_tokens"],
-            "completion_tokens": t["completion_tokens"],
             "cached_tokens": t["cached_tokens"],
             "reasoning_tokens": t["reasoning_tokens"],
             "latency_ms": latency,
             "status": status,
             "request_tags": tags,
         }
+        if no_usage:  # unknown, never zero (see RequestLog.from_records)
+            rec["usage_unknown"] = 1
+        else:
+            rec["prompt_tokens"] = t["prompt_tokens"]
+            rec["completion_tokens"] = t["completion_tokens"]
         cost = None
         for col in ("cost_usd", "costusd", "cost"):
             cost = _dollars(row.get(col), col)
@@ -134,6 +139,8 @@ def parse_helicone_export(
                 break
         if cost is not None:
             rec["cost"] = cost
+        elif no_usage:  # no tokens to price by: unpriced
+            rec["cost"] = None
         else:
             k, v = _price(prices, model, t, "prompt_cache_read_tokens")
             rec[k] = v
@@ -163,7 +170,8 @@ def read_helicone_export(
       that never got a response count as 500);
     * model: ``model``, else ``response_model``, ``request_model``, ``model_override``, else
       ``request_body.model``;
-    * tokens ``prompt_tokens``, ``completion_tokens`` (empty: 0), cached
+    * tokens ``prompt_tokens``, ``completion_tokens`` (both empty: the usage is unknown,
+      flagged ``usage_unknown``, never read as 0; in no row: the log has no token columns), cached
       ``prompt_cache_read_tokens``, reasoning ``reasoning_tokens``;
     * latency ``delay_ms``, else ``latency``, else ``response_created_at - request_created_at``,
       else unknown;

@@ -80,6 +80,15 @@ def _langfuse_tags(row: dict[str, Any], policy: TagPolicy | None, key_value: Key
     )
 
 
+def _tokens(prompt: Any, completion: Any, pfield: str, cfield: str) -> dict[str, Any]:
+    """The token fields of a record: the counts, or, when the row gives neither, none at all
+    and the ``usage_unknown`` flag (unknown, never zero: a file none of whose rows give usage
+    has no token columns; see :meth:`RequestLog.from_records`)."""
+    if _is_missing(prompt) and _is_missing(completion):
+        return {"usage_unknown": 1}
+    return {"prompt_tokens": _int(prompt, pfield, 0), "completion_tokens": _int(completion, cfield, 0)}
+
+
 def _first_dollars(row: dict[str, Any], columns: tuple[str, ...]) -> Decimal | None:
     """The first of ``columns`` that holds a dollar amount, else None."""
     for col in columns:
@@ -127,12 +136,9 @@ def parse_langfuse_traces(
         rec: Record = {
             "ts": ts,
             "model": _text(row.get("model")) or UNKNOWN_MODEL,
-            "prompt_tokens": _int(
-                usage.get("promptTokens", usage.get("input")), "usage.promptTokens", 0
-            ),
-            "completion_tokens": _int(
-                usage.get("completionTokens", usage.get("output")), "usage.completionTokens", 0
-            ),
+            **_tokens(usage.get("promptTokens", usage.get("input")),
+                      usage.get("completionTokens", usage.get("output")),
+                      "usage.promptTokens", "usage.completionTokens"),
             "cost": cost,
             "latency_ms": _seconds_to_ms(row.get("latency"), "latency"),
             "status": _langfuse_status(row),
@@ -231,8 +237,8 @@ def parse_langfuse_observations(
         rec: Record = {
             "ts": start,
             "model": _text(row.get("model")) or UNKNOWN_MODEL,
-            "prompt_tokens": _int(usage.get("input"), f"{base}.input", 0),
-            "completion_tokens": _int(usage.get("output"), f"{base}.output", 0),
+            **_tokens(usage.get("input"), usage.get("output"), f"{base}.input",
+                      f"{base}.output"),
             "cost": cost,
             "latency_ms": latency,
             "status": _langfuse_status(row),

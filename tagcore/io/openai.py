@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from tagcore.io._common import Source
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
-    _float,
     _int,
     _is_missing,
+    _opt_float,
     _RowError,
     _short,
     _time,
@@ -123,7 +123,7 @@ def parse_openai_log(
             "completion_tokens": t["completion_tokens"],
             "cached_tokens": t["cached_tokens"],
             "reasoning_tokens": t["reasoning_tokens"],
-            "latency_ms": _float(row.get("latency_ms"), "latency_ms"),
+            "latency_ms": _opt_float(row.get("latency_ms"), "latency_ms"),
             "status": status,
             "request_tags": tags,
         }
@@ -152,7 +152,8 @@ def read_openai_log(
     """Read OpenAI-style logs: one JSON object per line.
 
     Each line is ``{"request": <chat completion or responses body>, "response": <its
-    response>, "latency_ms": 812.5, "status": 200, "ts": optional}``.
+    response>, "latency_ms": 812.5 (optional: unknown when absent), "status": 200, "ts":
+    optional}``.
 
     * time: ``ts`` (ISO or epoch seconds; naive = UTC), else the response's ``created``
       (Chat Completions) or ``created_at`` (Responses API);

@@ -7,13 +7,25 @@ import io as _io
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from tagcore.io._common import Progress, Source, _atomic, _error, _name_of, _pyarrow, _select
+from tagcore.io._common import (
+    Progress,
+    ReadOptions,
+    Source,
+    _atomic,
+    _error,
+    _name_of,
+    _pyarrow,
+    _select,
+)
 from tagcore.io.arrow import _from_table, log_to_arrow
 from tagcore.log import STR_EXTRAS, RequestLog
 from tagcore.tags import TagPolicy
 from tagcore.trie import TagTrie
+
+if TYPE_CHECKING:
+    from tagcore.prices import PriceTable
 
 __all__ = ["read_parquet", "to_parquet"]
 
@@ -32,13 +44,20 @@ def _dict_leaves(pf, names: Sequence[str]) -> list[str]:
 
 def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | None = None,
                  policy: TagPolicy | None = None, on_error: str = "raise",
-                 trie: TagTrie | None = None, progress: Progress | None = None) -> RequestLog:
+                 trie: TagTrie | None = None, progress: Progress | None = None,
+                 ts_unit: str = "s", tags_sep: str | None = None,
+                 prices: PriceTable | None = None) -> RequestLog:
     """Read a Parquet file with the native columns into a :class:`RequestLog` (needs pyarrow).
 
-    ``columns``: ``None`` reads every native column present; a list of native names restricts
-    the optional ones read (required columns are always read); a mapping ``{native: name in the
-    file}`` renames. Bad values raise :class:`LogError` naming file, row (0-based) and column, or
-    with ``on_error="skip"`` are dropped and counted. ``progress(done_bytes, total_bytes)`` is
+    ``columns``: ``None`` reads every native column present; a list of native names reads
+    only those (and ``request_tags``; ``cost`` means ``cost_nanos`` too): the others are not
+    decoded and the log does not know them (:attr:`RequestLog.unknown`); a mapping
+    ``{native: name in the file}`` renames. Only ``request_tags`` is required: a column the
+    file lacks is unknown too, never zero. ``ts_unit`` is the unit of epoch numbers in
+    ``ts``, ``tags_sep`` splits tags written as delimited text, and ``prices`` (a
+    :class:`~tagcore.prices.PriceTable`) prices a file without a cost column from its tokens.
+    Bad values raise :class:`LogError` naming file, row (0-based) and column, or with
+    ``on_error="skip"`` are dropped and counted. ``progress(done_bytes, total_bytes)`` is
     called after each row group.
 
     >>> import tempfile, os
@@ -51,6 +70,7 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
     >>> back.ts.tolist(), back.cost.tolist(), back.tags_of(0)
     ([1767225600000000001], [3], ['a/b', 'c'])
     """
+    opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
     pa, _, pq = _pyarrow()
     if isinstance(path, (str, os.PathLike)) and os.fspath(path) == "-":
         path = _io.BytesIO(sys.stdin.buffer.read())
@@ -62,7 +82,7 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
     except (OSError, pa.ArrowException) as exc:
         raise _error(name, "(file)", f"not a readable Parquet file ({exc})") from None
     names = pf.schema_arrow.names
-    present = _select(columns, names, name)
+    present = _select(opts.columns, names, name)
     if "cost_nanos" in present:
         present.pop("cost", None)  # exact nanos win; no need to decode the dollars
     file_cols = list(dict.fromkeys(present.values()))
@@ -86,7 +106,8 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
     except (OSError, pa.ArrowException) as exc:
         raise _error(name, "(file)", f"cannot read Parquet data ({exc})") from None
     renamed = {k: v for k, v in present.items()}
-    return _from_table(table, name, columns=renamed, policy=policy, on_error=on_error, trie=trie)
+    return _from_table(table, name, columns=renamed, policy=policy, on_error=on_error, trie=trie,
+                       ts_unit=opts.ts_unit, tags_sep=opts.tags_sep, prices=opts.prices)
 
 
 def _write_parquet_table(fh: IO[bytes], table, **kw) -> None:

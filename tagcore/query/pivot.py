@@ -53,6 +53,7 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     """
     if metric not in _TS_METRICS:
         raise ValueError(f"metric: expected one of {list(_TS_METRICS)}, got {metric!r}")
+    _log_mod().check_known(self.unknown, [metric], "metric")
     na = _set_nodes(self, dim_a, None, "full", what="pivot", arg="dim_a")
     nb = _set_nodes(self, dim_b, None, "full", what="pivot", arg="dim_b")
     sa, sb = _node_slots(self, na), _node_slots(self, nb)

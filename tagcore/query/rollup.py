@@ -52,7 +52,7 @@ def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
     (0, 0.0)
     """
     L = _log_mod()
-    metrics = [m for m in L._check_metrics(metrics) if m != "share"]
+    metrics = [m for m in L._check_metrics(metrics, self.unknown) if m != "share"]
     n = len(self)
     lat = self.latency_ms
     known = ~np.isnan(lat)
@@ -79,7 +79,15 @@ def totals(self: RequestLog, metrics: Sequence[str] | None = None) -> pd.Series:
     mask = unpriced_mask(self)
     if mask is not None:  # requests whose cost is unknown (0 in the cost above)
         out[UNPRICED] = int(mask.sum())
-    return pd.Series(out, dtype=object, name="total").infer_objects()
+    flags = self.extras.get("usage_unknown")
+    if flags is not None and not {"prompt_tokens", "completion_tokens"} <= self.unknown:
+        k = int(np.count_nonzero(flags))
+        if k:  # requests whose tokens are unknown (0 in the token sums above)
+            out["usage_unknown"] = k
+    ser = pd.Series(out, dtype=object, name="total")
+    kinds = {type(v) for v in out.values()}
+    # ints stay Python ints next to floats (a float64 Series would round nanos past 2**53)
+    return ser if int in kinds and kinds - {int} else ser.infer_objects()
 
 
 def _exact_total(self: RequestLog, metric: str) -> int:
@@ -121,7 +129,7 @@ def rollup(self: RequestLog, under: str | None = None, level: int | None = None,
     L = _log_mod()
     if attribution not in _ATTRIBUTIONS:
         raise ValueError(f"attribution: expected one of {_ATTRIBUTIONS}, got {attribution!r}")
-    metrics = L._check_metrics(metrics)
+    metrics = L._check_metrics(metrics, self.unknown)
     if by is not None:
         return _rollup_by(self, by, under=under, level=level, attribution=attribution,
                           sort=sort, metrics=metrics)
@@ -291,6 +299,7 @@ def _group_column(self: RequestLog, by: str) -> tuple[np.ndarray, list[Any]]:
 
 
 def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
+    _log_mod().check_known(self.unknown, [by], "by")
     codes, labels = _group_column(self, by)
     _node(self, kw["under"], "under")  # an unknown path is refused even with no group
     frames, keys = [], []
@@ -342,7 +351,7 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
     L = _log_mod()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected an integer >= 0, got {n!r}")
-    metrics = list(L._check_metrics(metrics))
+    metrics = list(L._check_metrics(metrics, self.unknown))
     sum_metrics = [m for m in metrics if m in ("requests", "errors", "prompt_tokens",
                                                 "completion_tokens", "total_tokens", "cost",
                                                 "cost_nanos", "share")]

@@ -233,6 +233,8 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
     """
     if metric not in _TS_METRICS:
         raise ValueError(f"metric: expected one of {list(_TS_METRICS)}, got {metric!r}")
+    _log_mod().check_known(self.unknown, [metric], "metric")
+    _log_mod().check_known(self.unknown, ["ts"], "timeseries")
     if attribution not in _ATTRIBUTIONS:
         raise ValueError(f"attribution: expected one of {_ATTRIBUTIONS}, got {attribution!r}")
     if level is None and under is None:

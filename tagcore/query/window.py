@@ -59,6 +59,7 @@ def window(self: RequestLog, since: Any = None, until: Any = None, last: Any = N
     """
     if since is None and until is None and last is None:
         return None
+    _log_mod().check_known(self.unknown, ["ts"], "since/until/last")
     lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
     if last is not None:
         if now is None:
@@ -105,10 +106,12 @@ def filter(self: RequestLog, expr: Any = None, *, since: Any = None, until: Any 
     if w is not None:
         mask &= (self.ts > w[0]) & (self.ts <= w[1])
     if model is not None:
+        _log_mod().check_known(self.unknown, ["model"], "model")
         names = [model] if isinstance(model, str) else list(model)
         codes = [i for i, m in enumerate(self.models) if m in set(names)]
         mask &= np.isin(self.model_codes, codes)
     if status is not None:
+        _log_mod().check_known(self.unknown, ["status"], "status")
         if status == "error":
             mask &= self.status >= 400
         elif status == "ok":
