@@ -18,6 +18,16 @@ are that log written by tagcore's own writers, cached beside it.
 (medians, interleaved in one process), prints the ratio to the fastest peer, each reader's peak
 memory (a fresh process per reader, ``VmHWM``, imports included) and the phases of tagcore's
 compiled path (parse, column conversion, tags).
+
+Writing: ``test_write_text`` (one group per format and size) times ``log.to_jsonl`` /
+``log.to_csv`` to a path (atomic: temporary file, fsync, rename), the same writers into an open
+file (``tagcore-file``, no fsync, as the peers write), the row-by-row Python writer (the old path
+and the oracle, 1e5 only), Polars (``write_ndjson`` / ``write_csv``), pyarrow
+(``pyarrow.csv.write_csv``) and DuckDB (``COPY ... TO``), on the same log made once. Polars and
+pyarrow cannot write a list column to CSV: their CSV table carries ``request_tags`` as the JSON
+text of the array, made before the timing. ``python benchmarks/bench_io.py --write --n 1e6``
+prints medians of 3 (interleaved, one process) and the ratios to Polars and to the Python
+writer.
 """
 
 from __future__ import annotations
@@ -271,6 +281,165 @@ def text_main(n: int, repeat: int) -> None:
         for k, v in text_phases(fmt, path).items():
             print(f"  {k:<40} {v:7.3f} s")
 
+# ================================================================ writing JSONL and CSV
+
+
+WRITE_SIZES = [10**5, 10**6] + ([10**7] if BIG else [])
+WRITERS = ("tagcore", "tagcore-file", "tagcore-python", "polars", "pyarrow", "duckdb")
+
+
+class WriteSubjects:
+    """One log of ``n`` requests and the same data as the peers take it, made once (outside
+    the timings): the tagcore log, its Arrow table (``log_to_arrow``), a Polars frame of it,
+    and for CSV a table whose ``request_tags`` is the JSON text of the array (Polars and
+    pyarrow cannot write a list column to CSV)."""
+
+    def __init__(self, n: int, seed: int = 0):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from tagcore.io.arrow import log_to_arrow
+
+        self.n = n
+        self.log = tc.read_parquet(datagen.dataset(n, seed))
+        self.table = log_to_arrow(self.log)
+        tags = self.table.column("request_tags").combine_chunks()
+        values = tags.values
+        assert not pc.any(pc.match_substring_regex(values, r'["\\\x00-\x1f]')).as_py()
+        quoted = pc.binary_join_element_wise('"', values, '"', "")  # no escapes needed here
+        joined = pc.binary_join(pa.ListArray.from_arrays(tags.offsets, quoted), ",")
+        cell = pc.binary_join_element_wise("[", joined, "]", "")
+        i = self.table.column_names.index("request_tags")
+        self.csv_table = self.table.set_column(i, "request_tags", cell)
+        self._polars: dict[str, object] = {}
+
+    def polars(self, fmt: str):
+        import polars as pl
+
+        if fmt not in self._polars:
+            self._polars[fmt] = pl.from_arrow(self.table if fmt == "jsonl" else self.csv_table)
+        return self._polars[fmt]
+
+
+def writer(name: str, fmt: str, subj: WriteSubjects):
+    """The write function (``f(path)``) of ``name`` for ``fmt``, or None when its package is
+    missing or it has no writer of that format."""
+    log = subj.log
+    if name == "tagcore":  # what a user calls: atomic (temporary file, fsync, rename)
+        return getattr(log, f"to_{fmt}")
+    if name == "tagcore-file":  # the same writer into an open file: no fsync, as the peers
+
+        def to_file(path):
+            with open(path, "wb") as fh:
+                getattr(log, f"to_{fmt}")(fh)
+
+        return to_file
+    if name == "tagcore-python":  # the row-by-row Python writer (the old path, the oracle)
+        from tagcore.io import _common
+        from tagcore.io import csv as tio_csv
+        from tagcore.io import jsonl as tio_jsonl
+
+        slow = tio_jsonl._write_jsonl_py if fmt == "jsonl" else tio_csv._write_csv_py
+
+        def python(path):
+            with _common._atomic(path) as fh:
+                slow(fh, log)
+
+        return python
+    try:
+        if name == "polars":
+            frame = subj.polars(fmt)
+            return frame.write_ndjson if fmt == "jsonl" else frame.write_csv
+        if name == "pyarrow":
+            if fmt != "csv":
+                return None  # pyarrow has no JSON writer
+            import pyarrow.csv as pcsv
+
+            return lambda path: pcsv.write_csv(subj.csv_table, path)
+        if name == "duckdb":
+            import duckdb
+
+            table = subj.table  # DuckDB writes the list column itself (JSON array / text)
+
+            def copy(path):
+                con = duckdb.connect()
+                try:
+                    con.register("t", table)
+                    literal = "'" + str(path).replace("'", "''") + "'"
+                    con.execute(f"COPY t TO {literal} (FORMAT {'json' if fmt == 'jsonl' else 'csv'})")
+                finally:
+                    con.close()
+
+            return copy
+    except ImportError:
+        return None
+    raise ValueError(name)
+
+
+_SUBJECTS: dict[int, WriteSubjects] = {}
+
+
+def write_subjects(n: int) -> WriteSubjects:
+    if n not in _SUBJECTS:
+        _SUBJECTS.clear()
+        _SUBJECTS[n] = WriteSubjects(n)
+    return _SUBJECTS[n]
+
+
+@pytest.mark.parametrize("n", WRITE_SIZES, ids=lambda n: f"n={n:.0e}")
+@pytest.mark.parametrize("engine", WRITERS)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_write_text(benchmark, tmp_path, fmt, engine, n):
+    if engine == "tagcore-python" and n > 10**5:
+        pytest.skip("the Python writer takes ~10 s per 1e6 rows; timed at 1e5 only")
+    subj = write_subjects(n)
+    write = writer(engine, fmt, subj)
+    if write is None:
+        pytest.skip(f"{engine} is not installed or has no {fmt} writer")
+    path = tmp_path / f"out.{fmt}"
+    benchmark.group = f"write_{fmt} n={n:.0e}"
+    benchmark.extra_info.update(engine=engine, n=n)
+    benchmark.pedantic(write, args=(path,), rounds=5 if n <= 10**6 else 3, iterations=1,
+                       warmup_rounds=1)
+    benchmark.extra_info["mib"] = round(path.stat().st_size / 2**20, 1)
+
+
+def write_main(n: int, repeat: int) -> None:
+    """Medians of ``repeat`` writes of each writer, interleaved in one process, and ratios."""
+    import tempfile
+
+    subj = WriteSubjects(n)
+    folder = Path(tempfile.mkdtemp(prefix="tagcore-bench-write-"))
+    try:
+        for fmt in FORMATS:
+            writes = {k: writer(k, fmt, subj) for k in WRITERS}
+            writes = {k: v for k, v in writes.items() if v is not None}
+            times: dict[str, list[float]] = {k: [] for k in writes}
+            sizes: dict[str, float] = {}
+            for _ in range(repeat):  # interleaved, so that a busy moment hits every writer
+                for name, write in writes.items():
+                    path = folder / f"{name}.{fmt}"
+                    t0 = time.perf_counter()
+                    write(path)
+                    times[name].append(time.perf_counter() - t0)
+                    sizes[name] = path.stat().st_size / 2**20
+                    path.unlink()
+            med = {k: statistics.median(v) for k, v in times.items()}
+            print(f"\n### write {fmt}, n={n:,}, median of {repeat} (threads: "
+                  f"{tc.get_threads()}), load {os.getloadavg()[0]:.2f}\n")
+            print("| writer | seconds | all runs | MiB | vs polars | vs tagcore-python |")
+            print("|---|---|---|---|---|---|")
+            for name, m in med.items():
+                vp = f"{m / med['polars']:.2f}x" if "polars" in med else "-"
+                vo = (f"{m / med['tagcore-python']:.3f}x" if "tagcore-python" in med
+                      else "-")
+                runs = " ".join(f"{t:.2f}" for t in times[name])
+                print(f"| {name} | {m:.3f} | {runs} | {sizes[name]:.0f} | {vp} | {vo} |")
+    finally:
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+
 
 def phases(path: str | os.PathLike) -> dict[str, float]:
     """Seconds spent in each step of ``read_parquet`` on ``path``."""
@@ -323,17 +492,25 @@ def phases(path: str | os.PathLike) -> dict[str, float]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description="time the phases of read_parquet, or the text "
-                                 "readers against their peers (--text)")
+    ap = argparse.ArgumentParser(description="time the phases of read_parquet, the text "
+                                 "readers against their peers (--text), or the text writers "
+                                 "against theirs (--write)")
     ap.add_argument("--n", type=float, default=1e6)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=None, help="5 by default (--write: 3)")
     ap.add_argument("--text", action="store_true", help="JSONL and CSV against the peers")
+    ap.add_argument("--write", action="store_true",
+                    help="to_jsonl and to_csv against the peers' writers (median of --repeat, "
+                    "3 by default here)")
     a = ap.parse_args(argv)
     if a.text:
-        text_main(int(a.n), a.repeat)
+        text_main(int(a.n), a.repeat or 5)
+        return
+    if a.write:
+        write_main(int(a.n), a.repeat or 3)
         return
     path = datagen.dataset(int(a.n))
     times = []
+    a.repeat = a.repeat or 5
     for _ in range(a.repeat):
         t0 = time.perf_counter()
         tc.read_parquet(path)

@@ -7,12 +7,15 @@ import io as _io
 import itertools
 import json
 import os
-from typing import IO, Any
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
-from tagcore.io import _text
+from tagcore.io import _text, _write
 from tagcore.io._common import (
+    DEFAULTS,
     TEXT_COLUMNS,
     Progress,
+    ReadOptions,
     Source,
     _atomic,
     _binary,
@@ -25,14 +28,19 @@ from tagcore.io._common import (
 )
 from tagcore.io._native import _columns_py, _from_objects
 from tagcore.log import STR_EXTRAS, RequestLog
-from tagcore.tags import TagPolicy
+from tagcore.tags import TagPolicy, TagTextError, tags_from_text
 from tagcore.trie import TagTrie
+
+if TYPE_CHECKING:
+    from tagcore.prices import PriceTable
 
 __all__ = ["read_csv", "to_csv"]
 
 
 def read_csv(path_or_file: Source, *, policy: TagPolicy | None = None, on_error: str = "raise",
-             trie: TagTrie | None = None, progress: Progress | None = None) -> RequestLog:
+             trie: TagTrie | None = None, progress: Progress | None = None,
+             columns: Sequence[str] | Mapping[str, str] | None = None, ts_unit: str = "s",
+             tags_sep: str | None = None, prices: PriceTable | None = None) -> RequestLog:
     """Read a CSV file (header line, native columns, ``request_tags`` a JSON array in one cell).
 
     An empty cell is a missing value. Text cells (``model``, ``request_tags``, ``request_id``,
@@ -53,16 +61,17 @@ def read_csv(path_or_file: Source, *, policy: TagPolicy | None = None, on_error:
     (('-m',), ['=x', 'a/b'], [250000000])
     """
     on_error = _check_on_error(on_error)
+    opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
     src = _text.TextInput(path_or_file, progress)
-    log = _text.csv_log(src, policy=policy, trie=trie)
+    log = _text.csv_log(src, policy=policy, trie=trie, opts=opts)
     if log is not None:
         return log
     data, name = src.whole()
-    return _read_csv_rows(data, name, policy=policy, on_error=on_error, trie=trie)
+    return _read_csv_rows(data, name, policy=policy, on_error=on_error, trie=trie, opts=opts)
 
 
 def _read_csv_rows(data: bytes, name: str, *, policy: TagPolicy | None, on_error: str,
-                   trie: TagTrie | None) -> RequestLog:
+                   trie: TagTrie | None, opts: ReadOptions = DEFAULTS) -> RequestLog:
     """The exact Python path: :mod:`csv` (strict) row by row, every problem with the line
     where its record starts (the definition the compiled path of :mod:`tagcore.io._text`
     answers for)."""
@@ -77,7 +86,7 @@ def _read_csv_rows(data: bytes, name: str, *, policy: TagPolicy | None, on_error
     except csv.Error as exc:
         raise _error(name, "(file)", f"malformed header ({exc})", line=1) from None
     width = len(header)
-    present = _select(None, header, name)
+    present = _select(opts.columns, header, name)
     pos = {k: header.index(v) for k, v in present.items()}
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -129,12 +138,12 @@ def _read_csv_rows(data: bytes, name: str, *, policy: TagPolicy | None, on_error
         got = memo.get(cell)
         if got is None:
             try:
-                got = json.loads(cell)
-            except ValueError:
-                got = _BadCell(cell)
+                got = tags_from_text(cell, opts.tags_sep)
+            except TagTextError as exc:
+                got = exc
             memo[cell] = got
-        if isinstance(got, _BadCell):
-            tag_bad[i] = ("request_tags", f"expected a JSON array of tags, got {cell[:80]!r}")
+        if isinstance(got, TagTextError):
+            tag_bad[i] = ("request_tags", str(got))
             got = None
         elif type(got) is list:
             got = list(got)  # rows must not share one list object
@@ -146,21 +155,31 @@ def _read_csv_rows(data: bytes, name: str, *, policy: TagPolicy | None, on_error
         return f"line {lines[row]}", lines[row]
 
     return _from_objects(get, n, present, name, where, policy=policy, on_error=on_error,
-                         trie=trie, pre_bad=pre_bad, tags_cells=tag_cells)
-
-
-class _BadCell:
-    __slots__ = ("cell",)
-
-    def __init__(self, cell: str):
-        self.cell = cell
+                         trie=trie, pre_bad=pre_bad, tags_cells=tag_cells,
+                         ts_unit=opts.ts_unit, tags_sep=opts.tags_sep, prices=opts.prices)
 
 
 def _write_csv_rows(fh: IO[bytes], log: RequestLog) -> None:
+    """Write ``log`` as CSV (header and rows) to the binary file object ``fh``: the vectorised
+    writer of :mod:`tagcore.io._write` when it can, else :func:`_write_csv_py` (the same
+    bytes)."""
+    fast = _write.plan(log, "csv")
+    if fast is None:
+        _write_csv_py(fh, log)
+    else:
+        fast.write(fh)
+
+
+def _write_csv_py(fh: IO[bytes], log: RequestLog) -> None:
+    """The exact Python writer: :mod:`csv` row by row, the definition :mod:`tagcore.io._write`
+    answers for (and the writer without pyarrow)."""
     import csv
 
     cols = _columns_py(log)
-    cols["latency_ms"] = ["" if v is None else repr(v) for v in cols["latency_ms"]]
+    for k in set(cols) - set(_write.columns(log)):  # the columns the log does not know
+        del cols[k]
+    if "latency_ms" in cols:
+        cols["latency_ms"] = ["" if v is None else repr(v) for v in cols["latency_ms"]]
     cols["cost"] = [repr(v) for v in cols["cost"]]
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     cols["request_tags"] = [_safe_cell(dumps(t)) for t in cols["request_tags"]]
@@ -188,7 +207,10 @@ def _write_csv_rows(fh: IO[bytes], log: RequestLog) -> None:
 def to_csv(log: RequestLog, path: str | os.PathLike | IO[bytes]) -> None:
     """Write the log as spreadsheet-safe CSV (atomically when given a path): ``request_tags``
     a JSON array in one cell; text cells starting with ``= + - @``, tab, CR or ``'`` get one
-    leading ``'`` (see the module doc).
+    leading ``'`` (see the module doc). Cells are quoted as :mod:`csv` quotes (only when they
+    hold a comma, a quote, CR or LF), lines end with CRLF. A column the log does not know
+    (``log.unknown``) is left out. With pyarrow the rows are made a chunk at a time by Arrow's
+    string kernels (:mod:`tagcore.io._write`); without it, row by row with the same bytes.
 
     >>> import io
     >>> buf = io.BytesIO()
