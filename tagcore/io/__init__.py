@@ -31,21 +31,31 @@ per line). Writers (``tagcore export -o x.json``) write ``.json`` as JSONL.
 else case-insensitive): ``ts``, ``model``, ``prompt_tokens``, ``completion_tokens``, ``cost``
 (dollars) and/or ``cost_nanos`` (exact integer nano-dollars; preferred when both are present),
 ``latency_ms`` (empty/null/NaN = unknown), ``status``, ``request_tags``, and the optional
-``cached_tokens``, ``reasoning_tokens`` (missing = 0), ``request_id``, ``user``, ``key``
-(missing = none). A missing required column raises :class:`~tagcore.log.LogError` naming the
-file and the column; unknown columns are ignored. Writers emit all of them, ``cost`` *and*
-``cost_nanos``, so every format round-trips exactly (money to the nano-dollar, times to the
-nanosecond).
+``cached_tokens``, ``reasoning_tokens``, ``request_id``, ``user``, ``key`` (missing = none).
+``columns={native: name}`` renames; a list of native names reads only those.
+
+**Only ``request_tags`` is required.** A column the file lacks is *unknown*, never zero: the
+log lists it in :attr:`~tagcore.log.RequestLog.unknown`, the frames leave its metrics out and
+a question that needs it raises :class:`~tagcore.log.UnknownColumnError`. Without ``cost`` and
+``cost_nanos`` every request is unpriced, unless ``prices=`` (a
+:class:`~tagcore.prices.PriceTable`) prices it from its model and tokens. A column that some
+records give and others lack is a bad value in the records that lack it. Tags may be lists or
+text (a JSON array, a Python list as pandas writes it, or ``tags_sep``-delimited: see
+:func:`~tagcore.tags.tags_from_text`); epoch numbers are in ``ts_unit`` (``s`` by default);
+``status`` is an HTTP code or ``"success"``/``"failure"``. Unknown columns of the file are
+ignored. Writers emit every column the log knows, ``cost`` *and* ``cost_nanos``, and leave out
+what it does not, so every format round-trips exactly (money to the nano-dollar, times to the
+nanosecond, and the same unknowns).
 
 - **Parquet** (needs ``pyarrow``, ``pip install 'tagcore[parquet]'``): ``ts`` as
   ``timestamp[ns, UTC]`` (any unit and zone is read; naive = UTC; integer or float = epoch
-  seconds; strings = ISO 8601), ``request_tags`` as ``list<string>``. The reader never makes a
+  numbers in ``ts_unit``; strings = ISO 8601), ``request_tags`` as ``list<string>``. The reader never makes a
   Python object per tag: the tag lists are read dictionary-encoded, only the *distinct* strings
   are normalized with :func:`~tagcore.tags.normalize_tag` and interned, and numpy maps codes to
   node ids; duplicates inside a request (also two strings that normalize to the same tag) are
   dropped with a vectorised pass.
 - **JSONL** (``.jsonl``/``.ndjson``; one JSON object per line, blank lines skipped):
-  ``request_tags`` a JSON array, ``ts`` an ISO string (naive = UTC) or epoch seconds.
+  ``request_tags`` a JSON array, ``ts`` an ISO string (naive = UTC) or an epoch number.
 - **CSV**: a header line, one request per row, ``request_tags`` a JSON array in one cell, empty
   cell = missing.
 
