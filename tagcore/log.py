@@ -793,7 +793,7 @@ class RequestLog:
         >>> log = RequestLog.from_pandas(few, tags_sep=",",
         ...     columns={"ts": "when", "cost": "spend", "request_tags": "labels"})
         >>> sorted(log.unknown), list(log.totals().index)
-        [['completion_tokens', 'latency_ms', 'model', 'prompt_tokens', 'status'], ['requests', 'cost', 'cost_nanos']]
+        (['completion_tokens', 'latency_ms', 'model', 'prompt_tokens', 'status'], ['requests', 'cost', 'cost_nanos', 'first_seen', 'last_seen'])
         """
         from tagcore.coerce import statuses_masked
 
