@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 ENGINES = {
     "tagcore": "engine_tagcore:TagcorePeer",
     "tagcore-1t": "engine_tagcore:TagcoreOneThread",
+    "tagcore-scan": "engine_tagcore:TagcoreScan",  # the streaming scan (issue 10)
     "pandas": "peers:PandasPeer",
     "polars": "peers:PolarsPeer",
     "duckdb": "peers:DuckDBPeer",

@@ -456,10 +456,14 @@ class TagTrie:
     # --- arrays ---------------------------------------------------------------------------------
 
     def _cached(self, name: str, build) -> Any:
+        """A derived array, cached with the node count it was built for: a value built while
+        another thread added nodes (and cleared the cache) is never served for the grown trie.
+        The count is that of ``_root``, the last list a new node is appended to."""
+        n = len(self._root)
         got = self._cache.get(name)
-        if got is None:
-            got = self._cache[name] = build()
-        return got
+        if got is None or got[0] != n:
+            got = self._cache[name] = (n, build())
+        return got[1]
 
     @property
     def parents(self) -> np.ndarray:
@@ -494,10 +498,10 @@ class TagTrie:
 
     def _preorder(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(order, rank, size): nodes in tree order, each node's position, subtree sizes."""
+        n = len(self._root)  # see _cached
         got = self._cache.get("preorder")
-        if got is None:
-            n = len(self._paths)
-            paths = self._paths
+        if got is None or got[0] != n:  # built for a smaller trie (see _cached)
+            paths = self._paths[:n]
             if "\x00" in "".join(paths):
                 keys: list[Any] = [q.split(SEP) for q in paths]
             else:  # same order as comparing segment lists, since NUL sorts before any char
@@ -507,12 +511,12 @@ class TagTrie:
             rank[order] = np.arange(n)
             size = np.ones(n, dtype=np.int64)
             if n:
-                parents, depths = self.parents, self.depths
+                parents, depths = self.parents[:n], self.depths[:n]
                 for d in range(int(depths.max()), 1, -1):
                     sel = np.flatnonzero(depths == d)
                     np.add.at(size, parents[sel], size[sel])
-            got = self._cache["preorder"] = (order, rank, size)
-        return got
+            got = self._cache["preorder"] = (n, (order, rank, size))
+        return got[1]
 
     # --- structure queries ------------------------------------------------------------------------
 
