@@ -925,12 +925,16 @@ class RequestLog:
                                          n_nodes=len(self.trie), trusted=self)
         extras = {k: (v[0][rows], v[1]) if isinstance(v, tuple) else v[rows]
                   for k, v in self.extras.items()}
-        return self._replace(ts=self.ts[rows], model_codes=self.model_codes[rows],
-                             prompt_tokens=self.prompt_tokens[rows],
-                             completion_tokens=self.completion_tokens[rows],
-                             cost=self.cost[rows], latency_ms=self.latency_ms[rows],
-                             status=self.status[rows], tag_offsets=off, tag_ids=ids,
-                             extras=extras)
+        out = self._replace(ts=self.ts[rows], model_codes=self.model_codes[rows],
+                            prompt_tokens=self.prompt_tokens[rows],
+                            completion_tokens=self.completion_tokens[rows],
+                            cost=self.cost[rows], latency_ms=self.latency_ms[rows],
+                            status=self.status[rows], tag_offsets=off, tag_ids=ids,
+                            extras=extras)
+        # its ids are some of this log's, all below the node count this log was checked
+        # against (a shared trie may have grown since: kernels may pass its arrays as they were)
+        object.__setattr__(out, "_n_nodes", min(out._n_nodes, self._n_nodes))
+        return out
 
     @staticmethod
     def concat(logs: Sequence[RequestLog]) -> RequestLog:

@@ -514,6 +514,10 @@ class RollupPlan(Plan):
         return self._part_set(log, ctx, s)
 
     def _part_full(self, log: Any, ctx: Ctx, s: Summary) -> Part:
+        # the unpriced rows are sliced before the trie's arrays are taken: a slice checks its
+        # ids against the trie as it is then, and other threads may grow the trie meanwhile
+        flags = _flags(log)
+        u = log[flags] if flags is not None else None
         with ctx.lock:
             trie = ctx.trie
             tree = (trie.roots, trie.depths, trie.preorder)
@@ -525,9 +529,7 @@ class RollupPlan(Plan):
             want_latency=self.want_lat, want_time=self.want_time, trusted=log,
             threads=ctx.threads)
         unp = None
-        flags = _flags(log)
-        if flags is not None:
-            u = log[flags]
+        if u is not None:
             unp = np.ascontiguousarray(kernels.rollup_nodes(
                 parents, u.tag_offsets, u.tag_ids, u.status, u.prompt_tokens,
                 u.completion_tokens, u.cost, u.latency_ms, u.ts, tree=tree,
@@ -553,6 +555,8 @@ class RollupPlan(Plan):
 
     def _part_set(self, log: Any, ctx: Ctx, s: Summary) -> Part:
         split = self.attribution == "split"
+        flags = _flags(log)  # sliced before the trie's arrays are taken (see _part_full)
+        u = log[flags] if flags is not None else None
         with ctx.lock:
             nodes = _chunk_set(ctx.trie, self.under_norm, self.level, self.attribution)
             slot = C._node_slots(_TrieOnly(ctx.trie), nodes)  # type: ignore[arg-type]
@@ -562,9 +566,7 @@ class RollupPlan(Plan):
             log.completion_tokens, log.cost, log.latency_ms, log.ts, mode=self.attribution,
             trusted=log, threads=ctx.threads)
         unp = None
-        flags = _flags(log)
-        if flags is not None:
-            u = log[flags]
+        if u is not None:
             ui, uf = kernels.rollup_slots(
                 u.tag_offsets, u.tag_ids, slot, ns, u.status, u.prompt_tokens,
                 u.completion_tokens, u.cost, u.latency_ms, u.ts, mode=self.attribution,
@@ -774,6 +776,10 @@ class TimeseriesPlan(Plan):
         b, _ = _buckets(TimesView(log.ts), self.freq, self.lohi, self.tz)  # type: ignore[arg-type]
         nb = self.nb
         split = self.attribution == "split"
+        flags = _flags(log)  # sliced before the trie's arrays are taken (see _part_full)
+        if flags is not None and self.metric not in ("cost", "unpriced"):
+            flags = None
+        u = log[flags] if flags is not None else None
         with ctx.lock:
             nodes = _chunk_set(ctx.trie, self.under, self.level, self.attribution)
             slot = C._node_slots(_TrieOnly(ctx.trie), nodes)  # type: ignore[arg-type]
@@ -784,9 +790,7 @@ class TimeseriesPlan(Plan):
             group=b, n_groups=nb, trusted=log, threads=ctx.threads)
         unp = None
         counts = {}
-        flags = _flags(log)
-        if flags is not None and self.metric in ("cost", "unpriced"):
-            u = log[flags]
+        if u is not None and flags is not None:
             g = b[flags]
             ui, uf = kernels.rollup_slots(
                 u.tag_offsets, u.tag_ids, slot, ns, u.status, u.prompt_tokens,
