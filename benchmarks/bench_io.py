@@ -19,6 +19,15 @@ are that log written by tagcore's own writers, cached beside it.
 memory (a fresh process per reader, ``VmHWM``, imports included) and the phases of tagcore's
 compiled path (parse, column conversion, tags).
 
+Vendor readers: ``python benchmarks/bench_io.py --vendor --n 1e6`` generates (seeded, cached
+beside the Parquet data) 1M records of each vendor format of :data:`VENDOR_FILES` (LiteLLM
+SpendLogs as JSONL in the DB payload's style and as a JSON array in the API's, LiteLLM
+``StandardLoggingPayload`` JSONL, OpenAI log JSONL), and prints medians of 3 (interleaved, one
+process) of the reader's compiled path, its exact Python path (the compiled path switched
+off) and DuckDB's ``read_json`` of the same file (all columns, its own schema detection: the
+peer that parses the same text), with the ratios. ``--files`` picks files, ``--no-python``
+leaves out the slow Python path.
+
 Writing: ``test_write_text`` (one group per format and size) times ``log.to_jsonl`` /
 ``log.to_csv`` to a path (atomic: temporary file, fsync, rename), the same writers into an open
 file (``tagcore-file``, no fsync, as the peers write), the row-by-row Python writer (the old path
@@ -491,17 +500,320 @@ def phases(path: str | os.PathLike) -> dict[str, float]:
     return out
 
 
+# ================================================================ vendor readers
+
+VENDOR_VERSION = 1  # bump when the generator changes, so cached files are rebuilt
+_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "claude-3-5-sonnet-20241022", "o3-mini",
+           "gemini-1.5-pro", "gpt-4o-2024-08-06", "llama-3.1-70b")
+_UA = ("User-Agent: OpenAI", "User-Agent: OpenAI/Python 1.40.0")
+
+
+def _vendor_draws(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    start = 1_735_689_600.0 + np.sort(rng.random(n)) * 90 * 86_400
+    return {
+        "start": start, "dur": rng.gamma(2.0, 0.6, n), "model": rng.integers(0, len(_MODELS), n),
+        "prompt": rng.integers(5, 4000, n), "completion": rng.integers(1, 800, n),
+        "cached": rng.integers(0, 5, n), "customer": rng.zipf(1.3, n) % 2000,
+        "feature": rng.integers(0, 30, n), "env": rng.integers(0, 3, n),
+        "team": rng.integers(0, 50, n), "fail": rng.random(n) < 0.02,
+        "user": rng.integers(0, 5000, n), "key": rng.integers(0, 40, n),
+        "ua": rng.random(n) < 0.5,
+    }
+
+
+def _iso(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _spend_record(d: dict, i: int, api_style: bool) -> dict:
+    """A LiteLLM_SpendLogs row: DB payload style (``request_tags`` and ``metadata`` as JSON
+    text, as LiteLLM writes them to Postgres and GCS) or API style (real JSON)."""
+    p, c, k = int(d["prompt"][i]), int(d["completion"][i]), int(d["cached"][i])
+    tags = [f"customer:c{d['customer'][i]}", f"feature:f{d['feature'][i]}",
+            f"env/{('prod', 'staging', 'dev')[d['env'][i]]}"] + (list(_UA) if d["ua"][i] else [])
+    meta = {"user_api_key_alias": f"key-{d['key'][i]}", "user_api_key_team_id": f"t{d['team'][i]}",
+            "usage_object": {"completion_tokens": c, "prompt_tokens": p, "total_tokens": p + c,
+                             "prompt_tokens_details": {"cached_tokens": k},
+                             "completion_tokens_details": None}}
+    start = float(d["start"][i])
+    return {
+        "request_id": f"chatcmpl-{i:012d}", "call_type": "acompletion",
+        "api_key": f"{d['key'][i]:064x}", "cache_hit": "None",
+        "startTime": _iso(start), "endTime": _iso(start + float(d["dur"][i])),
+        "model": _MODELS[d["model"][i]], "user": f"u{d['user'][i]}",
+        "metadata": meta if api_style else json.dumps(meta),
+        "cache_key": "Cache OFF", "spend": round(p * 2.5e-06 + c * 1e-05, 12),
+        "total_tokens": p + c, "prompt_tokens": p, "completion_tokens": c,
+        "request_tags": tags if api_style else json.dumps(tags), "end_user": "",
+        "status": "failure" if d["fail"][i] else "success",
+    }
+
+
+def _payload_record(d: dict, i: int) -> dict:
+    """A StandardLoggingPayload the way litellm 1.110's callbacks receive it (trimmed of
+    the bulky model map)."""
+    p, c, k = int(d["prompt"][i]), int(d["completion"][i]), int(d["cached"][i])
+    start = float(d["start"][i])
+    model = _MODELS[d["model"][i]]
+    fail = bool(d["fail"][i])
+    usage = {} if fail else {"completion_tokens": c, "prompt_tokens": p, "total_tokens": p + c,
+                             "completion_tokens_details": None,
+                             "prompt_tokens_details": {"cached_tokens": k}}
+    return {
+        "id": f"chatcmpl-{i:012d}", "trace_id": f"tr-{i:012d}", "litellm_call_id": f"c-{i}",
+        "call_type": "acompletion", "stream": False, "status": "failure" if fail else "success",
+        "custom_llm_provider": "openai", "saved_cache_cost": 0.0,
+        "startTime": start, "endTime": start + float(d["dur"][i]),
+        "completionStartTime": start + float(d["dur"][i]), "response_time": float(d["dur"][i]),
+        "model": model, "model_id": "", "model_group": "", "api_base": "",
+        "metadata": {"user_api_key_hash": f"{d['key'][i]:064x}",
+                     "user_api_key_alias": f"key-{d['key'][i]}",
+                     "user_api_key_user_id": f"u{d['user'][i]}", "usage_object": usage,
+                     "tags": [f"team/t{d['team'][i]}"], "applied_guardrails": []},
+        "cache_hit": None, "cache_key": None,
+        "response_cost": 0.0 if fail else round(p * 2.5e-06 + c * 1e-05, 12),
+        "total_tokens": 0 if fail else p + c, "prompt_tokens": 0 if fail else p,
+        "completion_tokens": 0 if fail else c,
+        "request_tags": [f"customer:c{d['customer'][i]}", f"feature:f{d['feature'][i]}"]
+        + (list(_UA) if d["ua"][i] else []),
+        "end_user": "", "requester_ip_address": None,
+        "messages": [{"role": "user", "content": "Summarize the attached report."}],
+        "response": {} if fail else {
+            "id": f"chatcmpl-{i:012d}", "created": int(start), "model": model,
+            "object": "chat.completion",
+            "choices": [{"finish_reason": "stop", "index": 0,
+                         "message": {"content": "Here is the summary.", "role": "assistant"}}],
+            "usage": {"completion_tokens": c, "prompt_tokens": p, "total_tokens": p + c}},
+        "model_parameters": {}, "hidden_params": {"model_id": None, "response_cost": None},
+        "model_map_information": {"model_map_key": model},
+        "error_str": "InternalServerError" if fail else None,
+        "error_information": {"error_code": "500" if fail else "", "error_class": ""},
+    }
+
+
+def _openai_record(d: dict, i: int) -> dict:
+    """An OpenAI-style log line: the Chat Completions request and its response."""
+    p, c, k = int(d["prompt"][i]), int(d["completion"][i]), int(d["cached"][i])
+    model = _MODELS[d["model"][i]]
+    fail = bool(d["fail"][i])
+    return {
+        "request": {"model": model, "messages": [{"role": "user", "content": "hi"}],
+                    "request_tags": [f"customer/c{d['customer'][i]}",
+                                     f"feature/f{d['feature'][i]}"],
+                    "metadata": {"team": f"t{d['team'][i]}",
+                                 "env": ("prod", "staging", "dev")[d["env"][i]]},
+                    "user": f"u{d['user'][i]}"},
+        "response": None if fail else {
+            "id": f"chatcmpl-{i:012d}", "object": "chat.completion",
+            "created": int(d["start"][i]), "model": model + "-2024-08-06",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "Hello!"}}],
+            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+                      "prompt_tokens_details": {"cached_tokens": k, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0}}},
+        "latency_ms": round(float(d["dur"][i]) * 1000, 3),
+        "status": 500 if fail else 200,
+        "ts": _iso(float(d["start"][i])) if fail else None,
+    }
+
+
+def _helicone_record(d: dict, i: int) -> dict:
+    """A Helicone API record (``HeliconeRequest``) with custom properties."""
+    p, c = int(d["prompt"][i]), int(d["completion"][i])
+    start = float(d["start"][i])
+    model = _MODELS[d["model"][i]]
+    props = {"Customer": f"c{d['customer'][i]}", "Feature": f"f{d['feature'][i]}"}
+    return {
+        "response_id": f"resp-{i}", "response_created_at": _iso(start + float(d["dur"][i])),
+        "response_status": 500 if d["fail"][i] else 200, "request_id": f"req-{i:012d}",
+        "request_created_at": _iso(start),
+        "request_body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        "request_path": "https://api.openai.com/v1/chat/completions",
+        "request_user_id": f"u{d['user'][i]}", "request_properties": props,
+        "request_model": model, "response_model": model, "provider": "OPENAI",
+        "delay_ms": int(float(d["dur"][i]) * 1000), "time_to_first_token": 120,
+        "total_tokens": p + c, "prompt_tokens": p, "prompt_cache_read_tokens": 0,
+        "prompt_cache_write_tokens": 0, "completion_tokens": c,
+        "cost": round(p * 2.5e-06 + c * 1e-05, 12), "properties": props,
+    }
+
+
+def _observation_record(d: dict, i: int) -> dict:
+    """A Langfuse ObservationV2 generation (every tenth observation a span)."""
+    p, c = int(d["prompt"][i]), int(d["completion"][i])
+    start = float(d["start"][i])
+    return {
+        "id": f"o-{i:012d}", "traceId": f"t-{i // 3}", "type": "SPAN" if i % 10 == 9
+        else "GENERATION", "name": "chat", "startTime": _iso(start) + "Z",
+        "endTime": _iso(start + float(d["dur"][i])) + "Z", "model": _MODELS[d["model"][i]],
+        "usageDetails": {"input": p, "output": c, "total": p + c},
+        "costDetails": {"input": p * 2.5e-06, "total": round(p * 2.5e-06 + c * 1e-05, 12)},
+        "totalCost": round(p * 2.5e-06 + c * 1e-05, 12), "level": "DEFAULT",
+        "userId": f"u{d['user'][i]}", "metadata": {"team": f"t{d['team'][i]}",
+                                                   "env": ("prod", "staging", "dev")[d["env"][i]]},
+        "tags": [f"customer:c{d['customer'][i]}", f"feature:f{d['feature'][i]}"],
+        "input": {"messages": [{"role": "user", "content": "hi"}]}, "output": "Hello!",
+    }
+
+
+_OPENROUTER_COLUMNS = (
+    "generation_id,created_at,cost_total,cost_web_search,cost_cache,cost_file_processing,"
+    "byok_usage_inference,tokens_prompt,tokens_completion,tokens_reasoning,tokens_cached,"
+    "model_permaslug,provider_name,variant,cancelled,streamed,user,finish_reason_raw,"
+    "finish_reason_normalized,generation_time_ms,time_to_first_token_ms,api_key_disabled,"
+    "api_key_name,app_name")
+
+
+def _openrouter_row(d: dict, i: int) -> str:
+    """A row of OpenRouter's activity export CSV (the 24-column header)."""
+    p, c = int(d["prompt"][i]), int(d["completion"][i])
+    cost = round(p * 2.5e-07 + c * 1e-06, 12)
+    finish = "error" if d["fail"][i] else "stop"
+    return (f"gen-{i:012d},{_iso(float(d['start'][i]))[:23]},{cost},0,0,0,0,{p},{c},0,"
+            f"{int(d['cached'][i])},openai/{_MODELS[d['model'][i]]},OpenAI,,false,true,"
+            f"u{d['user'][i]},{finish},{finish},{int(float(d['dur'][i]) * 1000)},120,false,"
+            f"key-{d['key'][i]},app-{d['team'][i] % 7}")
+
+
+VENDOR_FILES = {
+    # name: (reader, record maker, layout)
+    "spend_logs.jsonl": ("read_litellm_spend_logs", lambda d, i: _spend_record(d, i, False),
+                         "jsonl"),
+    "spend_logs.json": ("read_litellm_spend_logs", lambda d, i: _spend_record(d, i, True),
+                        "json"),
+    "payloads.jsonl": ("read_litellm_payloads", _payload_record, "jsonl"),
+    "openai.jsonl": ("read_openai_log", _openai_record, "jsonl"),
+    "helicone.jsonl": ("read_helicone_export", _helicone_record, "jsonl"),
+    "observations.jsonl": ("read_langfuse_observations", _observation_record, "jsonl"),
+    "openrouter.csv": ("read_openrouter_activity", _openrouter_row, "csv"),
+}
+
+
+def vendor_dataset(n: int, name: str, seed: int = 0) -> Path:
+    """Path of the cached vendor file ``name`` (see :data:`VENDOR_FILES`) of ``n`` seeded
+    requests, generated on first use."""
+    path = datagen.CACHE_DIR / f"vendor_n{n}_s{seed}_v{VENDOR_VERSION}_{name}"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _, make, layout = VENDOR_FILES[name]
+    d = _vendor_draws(n, seed)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        if layout == "json":
+            fh.write("[")
+            for i in range(n):
+                fh.write((", " if i else "") + json.dumps(make(d, i)))
+            fh.write("]\n")
+        elif layout == "csv":
+            fh.write(_OPENROUTER_COLUMNS + "\n")
+            for i in range(n):
+                fh.write(make(d, i) + "\n")
+        else:
+            for i in range(n):
+                fh.write(json.dumps(make(d, i)) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _duckdb_json(path: str | os.PathLike):
+    """DuckDB's ``read_json`` (``read_csv`` for a CSV) of the whole file into an Arrow table
+    (its own schema detection, all columns: the peer that parses the same text)."""
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect()
+    try:
+        literal = "'" + str(path).replace("'", "''") + "'"
+        fn = (f"read_csv({literal})" if str(path).endswith(".csv") else
+              f"read_json({literal}, maximum_object_size=1e8)")
+        rel = con.sql(f"SELECT * FROM {fn}")
+        for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+            if hasattr(rel, method):
+                out = getattr(rel, method)()
+                break
+        return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+    finally:
+        con.close()
+
+
+def _python_path(read):
+    """``read`` with the compiled path off: the exact per-row Python path."""
+    from tagcore.io import _vendor_fast
+
+    def run(path):
+        old = _vendor_fast._arrow
+        _vendor_fast._arrow = lambda: None
+        try:
+            return read(path)
+        finally:
+            _vendor_fast._arrow = old
+
+    return run
+
+
+def vendor_main(n: int, repeat: int, names: list[str] | None = None,
+                python: bool = True) -> None:
+    """Medians of ``repeat`` reads of each vendor file (interleaved, one process): the
+    compiled path, the Python path and DuckDB's ``read_json`` of the same file."""
+    from tagcore.io import _vendor_fast
+
+    for name in names or list(VENDOR_FILES):
+        path = vendor_dataset(n, name)
+        size = path.stat().st_size / 2**20
+        read = getattr(tc, VENDOR_FILES[name][0])
+        runs = {"tagcore": read, "tagcore-python": _python_path(read), "duckdb": _duckdb_json}
+        if not python:
+            del runs["tagcore-python"]
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeat):  # interleaved, so that a busy moment hits every reader
+            rows = {}
+            for k, f in runs.items():
+                t0 = time.perf_counter()
+                out = f(path)
+                times[k].append(time.perf_counter() - t0)
+                if k == "tagcore":
+                    assert _vendor_fast.LAST[0] == "fast", _vendor_fast.LAST[0]
+                rows[k] = _rows(out)
+            # (Langfuse observations: the log holds the generations, DuckDB every record)
+            assert rows["tagcore"] == rows.get("tagcore-python", rows["tagcore"]), rows
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"\n### tc.{VENDOR_FILES[name][0]}, {name}, n={n:,} ({size:.0f} MiB), median "
+              f"of {repeat}, load {os.getloadavg()[0]:.2f}\n", flush=True)
+        print("| reader | seconds | all runs | vs duckdb | vs tagcore |")
+        print("|---|---|---|---|---|")
+        for k, m in med.items():
+            runs_txt = " ".join(f"{t:.2f}" for t in times[k])
+            print(f"| {k} | {m:.3f} | {runs_txt} | {m / med['duckdb']:.2f}x | "
+                  f"{m / med['tagcore']:.2f}x |", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="time the phases of read_parquet, the text "
-                                 "readers against their peers (--text), or the text writers "
-                                 "against theirs (--write)")
+                                 "readers against their peers (--text), the text writers "
+                                 "against theirs (--write), or the vendor readers' compiled "
+                                 "path against their Python path and DuckDB (--vendor)")
     ap.add_argument("--n", type=float, default=1e6)
     ap.add_argument("--repeat", type=int, default=None, help="5 by default (--write: 3)")
     ap.add_argument("--text", action="store_true", help="JSONL and CSV against the peers")
     ap.add_argument("--write", action="store_true",
                     help="to_jsonl and to_csv against the peers' writers (median of --repeat, "
                     "3 by default here)")
+    ap.add_argument("--vendor", action="store_true",
+                    help="the vendor readers: compiled path, Python path and DuckDB's "
+                    "read_json on generated files (median of --repeat, 3 by default here)")
+    ap.add_argument("--files", default=None,
+                    help="--vendor: comma-separated file names of VENDOR_FILES (default all)")
+    ap.add_argument("--no-python", action="store_true",
+                    help="--vendor: leave out the Python path (about 40 s per 1M rows)")
     a = ap.parse_args(argv)
+    if a.vendor:
+        vendor_main(int(a.n), a.repeat or 3, a.files.split(",") if a.files else None,
+                    python=not a.no_python)
+        return
     if a.text:
         text_main(int(a.n), a.repeat or 5)
         return

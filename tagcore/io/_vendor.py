@@ -18,6 +18,15 @@ reason::
 
     requests.jsonl:17: response.usage.prompt_tokens: expected a non-negative integer, got 'abc'
 
+**Two paths, one answer.** Each ``read_<format>`` first tries its compiled path
+(:mod:`tagcore.io._vendor_fast`: pyarrow parses the file with an explicit schema of only the
+fields the reader uses, every column is computed with Arrow and numpy through
+:mod:`tagcore.coerce`, distinct tag strings and metadata mappings are read once), which
+answers only when it gives the log of the exact per-row Python path below, bit for bit; at
+any doubt (a bad or missing value, a type it does not read, a key spelled another way) it
+refuses and the Python path reads the file, so errors, warnings and skipped rows are always
+the Python path's. ``parse_<format>`` is always the Python path.
+
 A reader refuses input that is not its format before reading any row: when none of its
 format's key fields is in the CSV header or the first 100 records (or a field of another
 format that shares one of them is), it raises a :class:`FormatError` that names the fields it

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from tagcore.io._common import Source
+from tagcore.io import _vendor_fast as fast
+from tagcore.io._common import Source, _check_on_error
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
@@ -192,9 +193,143 @@ def read_helicone_export(
     ...   '"{""model"":""gpt-4o-mini""}","{""Customer"":""acme""}","u1","","12","5","",""\\n')
     >>> log = read_helicone_export(io.StringIO(csv_text))
     """
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(source, lambda ld: _helicone_fast(ld, prices, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
-        parse_helicone_export(source, prices, policy=policy, on_error=on_error),
+        parse_helicone_export(fast.fallback_source(source, loaded), prices, policy=policy,
+                              on_error=on_error),
         policy,
         on_error,
     )
+
+
+# ============================================================ the compiled path
+# (tagcore.io._vendor_fast): the same log as the Python path above, or a refusal
+
+_PROPS = fast.F("obj", {}, json=True)
+_HELICONE_FIELDS = {
+    "request_created_at": fast.NUM, "response_status": fast.STATUS,
+    "request_body": fast.F("obj", {"model": fast.TEXT}, json=True),
+    "model": fast.TEXT, "response_model": fast.TEXT, "request_model": fast.TEXT,
+    "model_override": fast.TEXT, "prompt_tokens": fast.COUNT,
+    "completion_tokens": fast.COUNT, "prompt_cache_read_tokens": fast.COUNT,
+    "prompt_cache_write_tokens": fast.COUNT, "reasoning_tokens": fast.COUNT,
+    "delay_ms": fast.NUM, "latency": fast.NUM, "response_created_at": fast.NUM,
+    "request_properties": _PROPS, "properties": _PROPS,
+    "cost_usd": fast.NUM, "costusd": fast.NUM, "cost": fast.NUM,
+    "request_id": fast.TEXT, "response_id": fast.TEXT, "request_user_id": fast.TEXT,
+    "helicone_user": fast.TEXT,
+}
+
+
+def _helicone_status(v: Any) -> int:
+    """The Python path's reading of one ``response_status`` text (None: missing, 500)."""
+    if v is None or _is_missing(v):
+        return 500
+    if not re.fullmatch(r"\s*-?\d+\s*", v):
+        raise fast._Refused("a bad status")
+    try:
+        status = int(v.strip())
+    except ValueError:  # digits int() does not read: the Python path fails there
+        raise fast._Refused("a bad status") from None
+    return status if 100 <= status <= 599 else 500
+
+
+def _helicone_fast(loaded: fast.Loaded, prices: PriceTable | None, policy: TagPolicy | None
+                   ) -> RequestLog:
+    """:func:`read_helicone_export` by the compiled path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    pa, pc = fast._pa()
+    cols = fast.decode(loaded, _HELICONE_FIELDS, lower=True, required=_HELICONE_REQUIRED,
+                       shape=SHAPES["helicone"])
+    n = cols.n
+    ts, t_ok = fast.times(cols("request_created_at"), n)
+    if not t_ok.all():
+        raise fast._Refused("request_created_at is missing")
+    raw = cols("response_status")
+    if raw is None:
+        status = np.full(n, 500, dtype=np.int64)
+    elif pa.types.is_integer(raw.type):
+        st = fast._np(raw, 500).astype(np.int64)
+        status = np.where(fast._valid(raw, n) & (st >= 100) & (st <= 599), st, 500)
+    elif pa.types.is_string(raw.type):
+        status = fast.per_distinct_text(raw, _helicone_status, np.int64)
+    else:
+        raise fast._Refused("a status of another type")
+    body = fast.obj(cols("request_body"), _HELICONE_FIELDS["request_body"], "request_body",
+                    cols)
+    codes, models = fast.model_codes(fast.coalesce_text(
+        *(fast.texts(cols(c)) for c in ("model", "response_model", "request_model",
+                                        "model_override")),
+        fast.texts(fast.child(body, "model"))))
+    tok = {}
+    given = {}
+    for out, col in (("prompt_tokens", "prompt_tokens"), ("completion_tokens",
+                                                          "completion_tokens"),
+                     ("cached_tokens", "prompt_cache_read_tokens"),
+                     ("cache_creation_tokens", "prompt_cache_write_tokens"),
+                     ("reasoning_tokens", "reasoning_tokens")):
+        tok[out], given[out] = fast.counts(cols(col), n, default=0)
+    no_usage = ~given["prompt_tokens"] & ~given["completion_tokens"]
+    delay, d_ok = fast.floats(cols("delay_ms"), n)
+    lat, l_ok = fast.floats(cols("latency"), n)
+    latency = np.where(d_ok, delay, np.where(l_ok, lat, np.nan))
+    between = ~d_ok & ~l_ok
+    if between.any():
+        end, e_ok = fast.times(cols("response_created_at"), n)
+        use = between & e_ok
+        if use.any():
+            latency[use] = fast.latency_between(ts[use], end[use])
+    tags = fast.Tags(n, policy)
+    chosen = None
+    for field in ("request_properties", "properties"):
+        cells = fast.object_texts(cols, field)
+        if cells is None:
+            continue
+        truthy, lists = fast.mapping_of(cells, field, policy)
+        if chosen is None:
+            chosen, tag_lists = truthy, lists
+        else:
+            tag_lists = pc.if_else(pa.array(chosen), tag_lists, lists)
+            chosen = chosen | truthy
+    if chosen is not None:
+        tags.add(tag_lists)
+    cost = np.zeros(n, dtype=np.int64)
+    has_cost = np.zeros(n, dtype=bool)
+    for col in ("cost_usd", "costusd", "cost"):
+        c, c_ok = fast.dollars(cols(col), n)
+        take = c_ok & ~has_cost
+        cost[take] = c[take]
+        has_cost |= take
+    todo = ~has_cost & ~no_usage
+    tags.csr()  # refuses before the table counts anything
+    if prices is None:
+        unpriced = ~has_cost
+        why: dict[str, str] = {}
+    else:
+        if ((tok["cached_tokens"] + tok["cache_creation_tokens"] > tok["prompt_tokens"])
+                | (tok["reasoning_tokens"] > tok["completion_tokens"]))[todo].any():
+            raise fast._Refused("cached or reasoning tokens beyond their total")
+        got, bad, why = fast.price(prices, todo, codes, models, tok)
+        cost = np.where(todo, got, cost)
+        unpriced = (~has_cost & no_usage) | bad
+    unknown = frozenset(("prompt_tokens", "completion_tokens")) if no_usage.all() else \
+        frozenset()
+    return fast.build_log(
+        n=n, ts=ts, codes=codes, models=models,
+        prompt=np.where(no_usage, 0, tok["prompt_tokens"]),
+        completion=np.where(no_usage, 0, tok["completion_tokens"]), cost=cost,
+        unpriced=unpriced, why=why, latency=latency, status=status, tags=tags,
+        int_extras={"cached_tokens": tok["cached_tokens"],
+                    "reasoning_tokens": tok["reasoning_tokens"]},
+        usage_unknown=no_usage, unknown=unknown,
+        str_extras={
+            "request_id": fast.str_extra(fast.coalesce_text(
+                fast.texts(cols("request_id")), fast.texts(cols("response_id")))),
+            "user": fast.str_extra(fast.coalesce_text(
+                fast.texts(cols("request_user_id")), fast.texts(cols("helicone_user")))),
+        })

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tagcore.io._common import Source
+from tagcore.io import _vendor_fast as fast
+from tagcore.io._common import Source, _check_on_error
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
@@ -176,10 +177,16 @@ def read_langfuse_traces(
     >>> page = '{"data": [{"id": "t1", "timestamp": "2025-01-15T10:30:45Z", "tags": ["env:production"]}]}'
     >>> log = read_langfuse_traces(io.StringIO(page))
     """
+    _check_key_value(key_value)
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(
+        source, lambda ld: _langfuse_fast(ld, False, key_value, metadata_tags, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
         parse_langfuse_traces(
-            source,
+            fast.fallback_source(source, loaded),
             key_value=key_value,
             metadata_tags=metadata_tags,
             policy=policy,
@@ -273,10 +280,16 @@ def read_langfuse_observations(
     ...        ' "usageDetails": {"input": 94, "output": 11}, "tags": ["env:prod"]}]')
     >>> log = read_langfuse_observations(io.StringIO(obs))
     """
+    _check_key_value(key_value)
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(
+        source, lambda ld: _langfuse_fast(ld, True, key_value, metadata_tags, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
         parse_langfuse_observations(
-            source,
+            fast.fallback_source(source, loaded),
             key_value=key_value,
             metadata_tags=metadata_tags,
             policy=policy,
@@ -285,3 +298,163 @@ def read_langfuse_observations(
         policy,
         on_error,
     )
+
+
+# ============================================================ the compiled path
+# (tagcore.io._vendor_fast): the same log as the Python path above, or a refusal
+
+_TOKENS = {"promptTokens": fast.COUNT, "completionTokens": fast.COUNT, "input": fast.COUNT,
+           "output": fast.COUNT}
+_COMMON = {
+    "metadata": fast.F("obj", {}, json=True), "tags": fast.F("list", json=True),
+    "totalcost": fast.NUM, "calculatedtotalcost": fast.NUM, "model": fast.TEXT,
+    "latency": fast.NUM, "level": fast.TEXT, "id": fast.TEXT, "userid": fast.TEXT,
+}
+_TRACE_FIELDS = {"timestamp": fast.NUM, "usage": fast.F("obj", _TOKENS, json=True),
+                 "total_cost": fast.NUM, **_COMMON}
+_OBSERVATION_FIELDS = {
+    "type": fast.TEXT, "starttime": fast.NUM, "endtime": fast.NUM,
+    "usagedetails": fast.F("obj", _TOKENS, json=True),
+    "usage": fast.F("obj", _TOKENS, json=True),
+    "costdetails": fast.F("obj", {"total": fast.NUM}, json=True), **_COMMON,
+}
+
+
+def _scalar_tags(cells: Any, policy: TagPolicy | None, objects: bool) -> Any:
+    """``list<string>`` of the key/value tags of the scalar entries of each row's metadata
+    (:func:`_loose_json`, :func:`_scalar_metadata`, then the tags), once per distinct text;
+    ``objects``: the texts are objects cut out of the records."""
+    from tagcore.tags import TagError, tags_from_mapping
+
+    pa, pc = fast._pa()
+    enc = pc.dictionary_encode(cells)
+    limit = (policy or TagPolicy()).max_tags
+    out = []
+    for cell in enc.dictionary.to_pylist():
+        try:
+            meta = json.loads(cell) if objects else _loose_json(cell)
+        except ValueError:
+            raise fast._Refused("a metadata object the compiled path cut wrongly") from None
+        mapping = _scalar_metadata(meta)
+        if not mapping:
+            out.append(None)
+            continue
+        try:
+            got = tags_from_mapping(mapping, policy)
+        except TagError:
+            raise fast._Refused("a bad metadata tag") from None
+        if got.dropped or len(got) >= limit:
+            raise fast._Refused("metadata tags the policy drops or limits")
+        out.append(list(got))
+    return pa.array(out, pa.list_(pa.string())).take(enc.indices)
+
+
+def _langfuse_tokens(cols: fast.Cols, usage: Any, field: str, n: int, names: tuple[str, ...]
+                     ) -> tuple[Any, Any, Any]:
+    """:func:`_tokens` of ``usage.get(a, usage.get(b))`` for (prompt, completion): the
+    counts, and where both are missing. A null first key with a second one given is read
+    as the Python path reads it (absent: the second) only when the text names no first
+    key."""
+    import numpy as np
+
+    vals = []
+    for first, second in ((names[0], "input"), (names[1], "output")):
+        a = fast.child(usage, first) if first else None
+        b = fast.child(usage, second)
+        va, ga = fast.counts(a, n, default=0) if a is not None else (
+            np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+        vb, gb = fast.counts(b, n, default=0) if b is not None else (
+            np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+        if first:
+            unsure = ~ga & fast._valid(b, n)
+            if unsure.any():
+                pa, pc = fast._pa()
+                text = cols.text_of(field).filter(pa.array(unsure))
+                if pc.any(pc.match_substring(text, f'"{first}"')).as_py():
+                    raise fast._Refused(f"{first} may be null")
+        vals.append((np.where(ga, va, vb), ga | gb))
+    (p, gp), (c, gc) = vals
+    return p, c, ~gp & ~gc
+
+
+def _langfuse_fast(loaded: fast.Loaded, observations: bool, key_value: KeyValue,
+                   metadata_tags: bool, policy: TagPolicy | None) -> RequestLog:
+    """:func:`read_langfuse_traces` / :func:`read_langfuse_observations` by the compiled
+    path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    pa, pc = fast._pa()
+    fields = _OBSERVATION_FIELDS if observations else _TRACE_FIELDS
+    cols = fast.decode(loaded, fields, lower=True,
+                       required=("startTime",) if observations else ("timestamp",),
+                       shape=SHAPES["langfuse_observations" if observations
+                                    else "langfuse_traces"])
+    if observations:
+        kind = fast.texts(cols("type"))
+        if kind is not None:
+            cols.keep(fast.per_distinct_text(
+                kind, lambda v: not v or v.upper() in ("GENERATION", "EMBEDDING"), bool))
+    n = cols.n
+    ts, t_ok = fast.times(cols("starttime" if observations else "timestamp"), n)
+    if not t_ok.all():
+        raise fast._Refused("a time is missing")
+    if observations:
+        details = fast.obj(cols("usagedetails"), fields["usagedetails"], "usagedetails", cols)
+        other = fast.obj(cols("usage"), fields["usage"], "usage", cols)
+        has_details = fast._valid(details, n)
+        p1, c1, none1 = _langfuse_tokens(cols, details, "usagedetails", n, ("", ""))
+        p2, c2, none2 = _langfuse_tokens(cols, other, "usage", n, ("", ""))
+        prompt = np.where(has_details, p1, p2)
+        completion = np.where(has_details, c1, c2)
+        no_usage = np.where(has_details, none1, none2)
+        end, e_ok = fast.times(cols("endtime"), n)
+        latency = np.full(n, np.nan)
+        if e_ok.any():
+            latency[e_ok] = fast.latency_between(ts[e_ok], end[e_ok])
+        secs, s_ok = fast.floats(cols("latency"), n)
+        use = ~e_ok & s_ok
+        latency[use] = secs[use] * 1000.0
+        costs = ("totalcost", "calculatedtotalcost")
+    else:
+        usage = fast.obj(cols("usage"), fields["usage"], "usage", cols)
+        prompt, completion, no_usage = _langfuse_tokens(
+            cols, usage, "usage", n, ("promptTokens", "completionTokens"))
+        secs, s_ok = fast.floats(cols("latency"), n)
+        latency = np.where(s_ok, secs * 1000.0, np.nan)
+        costs = ("totalcost", "total_cost", "calculatedtotalcost")
+    tags = fast.Tags(n, policy)
+    tags.add(fast.lists(cols("tags"), "tags", json_text=True), kv=key_value == "path")
+    if metadata_tags:
+        meta = cols("metadata")
+        objects = meta is not None and pa.types.is_struct(meta.type)
+        cells = fast.object_texts(cols, "metadata", nested=True) if objects else meta
+        if cells is not None:
+            tags.add(_scalar_tags(cells, policy, objects))
+    cost = np.zeros(n, dtype=np.int64)
+    has_cost = np.zeros(n, dtype=bool)
+    cands = [cols(c) for c in costs]
+    if observations:
+        cands.append(fast.child(fast.obj(cols("costdetails"), fields["costdetails"],
+                                         "costdetails", cols), "total"))
+    for col in cands:
+        c, c_ok = fast.dollars(col, n)
+        take = c_ok & ~has_cost
+        cost[take] = c[take]
+        has_cost |= take
+    model = fast.texts(cols("model"))
+    unknown_model = pa.scalar(UNKNOWN_MODEL, pa.large_string())
+    model = pa.array([UNKNOWN_MODEL] * n, pa.large_string()) if model is None else \
+        pc.coalesce(model.cast(pa.large_string()), unknown_model)
+    codes, models = fast.model_codes(model)
+    level = cols("level")
+    status = np.full(n, 200, dtype=np.int64) if level is None else fast.per_distinct_text(
+        fast.texts(level), lambda v: 500 if v and v.upper() == "ERROR" else 200, np.int64)
+    unknown = frozenset(("prompt_tokens", "completion_tokens")) if no_usage.all() else \
+        frozenset()
+    return fast.build_log(
+        n=n, ts=ts, codes=codes, models=models, prompt=np.where(no_usage, 0, prompt),
+        completion=np.where(no_usage, 0, completion), cost=cost, unpriced=~has_cost, why={},
+        latency=latency, status=status, tags=tags, int_extras={},
+        usage_unknown=no_usage, unknown=unknown,
+        str_extras={"request_id": fast.str_extra(fast.texts(cols("id"))),
+                    "user": fast.str_extra(fast.texts(cols("userid")))})

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tagcore.io._common import Source
+from tagcore.io import _vendor_fast as fast
+from tagcore.io._common import Source, _check_on_error
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
@@ -162,9 +163,15 @@ def read_litellm_spend_logs(
     >>> len(log), log.cost.tolist()
     (1, [225000])
     """
+    _check_key_value(key_value)
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(source, lambda ld: _spend_logs_fast(ld, key_value, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
-        parse_litellm_spend_logs(source, key_value=key_value, policy=policy, on_error=on_error),
+        parse_litellm_spend_logs(fast.fallback_source(source, loaded), key_value=key_value,
+                                 policy=policy, on_error=on_error),
         policy,
         on_error,
     )
@@ -353,9 +360,212 @@ def read_litellm_payloads(
     >>> int(log.status[0]), log.tags_of(0), float(log.latency_ms[0])
     (429, ['env/prod'], 500.0)
     """
+    _check_key_value(key_value)
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(source, lambda ld: _payloads_fast(ld, key_value, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
-        parse_litellm_payloads(source, key_value=key_value, policy=policy, on_error=on_error),
+        parse_litellm_payloads(fast.fallback_source(source, loaded), key_value=key_value,
+                               policy=policy, on_error=on_error),
         policy,
         on_error,
     )
+
+
+# ============================================================ the compiled path
+# (tagcore.io._vendor_fast): the same log as the Python path above, or a refusal
+
+
+_USAGE_MAP = fast.usage_field("map")
+_TAGS_JSON = fast.F("list", json=True)
+
+_SPEND_FIELDS = {
+    "model": fast.TEXT, "spend": fast.NUM, "prompt_tokens": fast.COUNT,
+    "completion_tokens": fast.COUNT, "starttime": fast.NUM, "endtime": fast.NUM,
+    "metadata": fast.F("obj", {"usage_object": _USAGE_MAP, "user_api_key_alias": fast.TEXT},
+                       json=True),
+    "request_tags": _TAGS_JSON, "status": fast.STATUS, "request_id": fast.TEXT,
+    "user": fast.TEXT, "end_user": fast.TEXT, "api_key": fast.TEXT,
+}
+
+_PAYLOAD_FIELDS: dict[str, fast.F] = {
+    "starttime": fast.NUM, "endtime": fast.NUM, "response_time": fast.NUM,
+    "model": fast.TEXT, "status": fast.STATUS,
+    "error_information": fast.F("map", {"error_code": fast.TEXT}),
+    "metadata": fast.F("obj", {"usage_object": _USAGE_MAP, "tags": _TAGS_JSON,
+                               "user_api_key_user_id": fast.TEXT,
+                               "user_api_key_alias": fast.TEXT,
+                               "user_api_key_hash": fast.TEXT}, json=True),
+    "hidden_params": fast.F("map", {"usage_object": _USAGE_MAP}),
+    "response": fast.F("map", {"usage": _USAGE_MAP}),
+    "prompt_tokens": fast.COUNT, "completion_tokens": fast.COUNT, "request_tags": _TAGS_JSON,
+    "response_cost": fast.NUM, "id": fast.TEXT, "litellm_call_id": fast.TEXT,
+    "end_user": fast.TEXT,
+}
+
+
+# hidden_params and response: read only for the records whose metadata has no usage
+_PAYLOAD_LATER = {k: _PAYLOAD_FIELDS[k] for k in ("hidden_params", "response")}
+_PAYLOAD_FIRST = {k: v for k, v in _PAYLOAD_FIELDS.items() if k not in _PAYLOAD_LATER}
+
+
+def _litellm_status(col: Any, n: int) -> Any:
+    """:func:`_status_of_litellm` of a column: missing 200, else an HTTP status 100..599."""
+    import numpy as np
+
+    status, given = fast.statuses(col, n)
+    status = np.where(given, status, 200)
+    if ((status < 100) | (status > 599)).any():
+        raise fast._Refused("a status out of range")
+    return status
+
+
+def _spend_logs_fast(loaded: fast.Loaded, key_value: KeyValue, policy: TagPolicy | None
+                     ) -> RequestLog:
+    """:func:`read_litellm_spend_logs` by the compiled path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    cols = fast.decode(loaded, _SPEND_FIELDS, lower=True, required=_LITELLM_REQUIRED,
+                       shape=SHAPES["litellm_spend_logs"])
+    n = cols.n
+    start, s_ok = fast.times(cols("starttime"), n)
+    end, e_ok = fast.times(cols("endtime"), n)
+    if not (s_ok.all() and e_ok.all()):
+        raise fast._Refused("a time is missing")
+    latency = fast.latency_between(start, end)
+    codes, models = fast.model_codes(cols("model"))
+    meta = fast.obj(cols("metadata"), _SPEND_FIELDS["metadata"], "metadata", cols)
+    usage = fast.obj(fast.child(meta, "usage_object"), _USAGE_MAP, "metadata.usage_object")
+    u = fast.usage_tokens(usage, n)
+    empty = u["given"] & ~u["known"]  # {} (no usage) or an unknown usage: the text says
+    fast.empty_objects(cols, "metadata", empty, "usage_object")
+    u["given"] &= ~empty
+    tags = fast.Tags(n, policy)
+    tags.add(fast.lists(cols("request_tags"), "request_tags", json_text=True),
+             kv=key_value == "path")
+    prompt, _ = fast.counts(cols("prompt_tokens"), n, default=None)
+    completion, _ = fast.counts(cols("completion_tokens"), n, default=None)
+    cost, c_ok = fast.dollars(cols("spend"), n)
+    if not c_ok.all():
+        raise fast._Refused("spend is missing")
+    status = _litellm_status(cols("status"), n)
+    return fast.build_log(
+        n=n, ts=start, codes=codes, models=models, prompt=prompt, completion=completion,
+        cost=cost, unpriced=None, why={}, latency=latency, status=status, tags=tags,
+        int_extras={"cached_tokens": np.where(u["given"], u["cached_tokens"], 0),
+                    "reasoning_tokens": np.where(u["given"], u["reasoning_tokens"], 0)},
+        str_extras={
+            "request_id": fast.str_extra(fast.texts(cols("request_id"))),
+            "user": fast.str_extra(fast.coalesce_text(fast.texts(cols("user")),
+                                                      fast.texts(cols("end_user")))),
+            "key": fast.str_extra(fast.coalesce_text(
+                fast.texts(fast.child(meta, "user_api_key_alias")),
+                fast.texts(cols("api_key")))),
+        })
+
+
+def _payloads_fast(loaded: fast.Loaded, key_value: KeyValue, policy: TagPolicy | None
+                   ) -> RequestLog:
+    """:func:`read_litellm_payloads` by the compiled path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    cols = fast.decode(loaded, _PAYLOAD_FIRST, lower=True, required=_PAYLOAD_REQUIRED_CSV,
+                       shape=SHAPES["litellm_payloads"], later=_PAYLOAD_LATER)
+    n = cols.n
+    start, s_ok = fast.times(cols("starttime"), n)
+    if not s_ok.all():
+        raise fast._Refused("startTime is missing")
+    end, e_ok = fast.times(cols("endtime"), n)
+    latency = np.full(n, np.nan)
+    if e_ok.any():
+        latency[e_ok] = fast.latency_between(start[e_ok], end[e_ok])
+    if not e_ok.all():
+        secs, r_ok = fast.floats(cols("response_time"), n)
+        use = ~e_ok & r_ok
+        latency[use] = secs[use] * 1000.0
+    codes, models = fast.model_codes(cols("model"))
+    status = _litellm_status(cols("status"), n)
+    failed = status >= 400
+    if failed.any():
+        status = _error_codes(status, failed, fast.child(
+            fast.obj(cols("error_information"), _PAYLOAD_FIELDS["error_information"],
+                     "error_information"), "error_code"))
+    meta = fast.obj(cols("metadata"), _PAYLOAD_FIELDS["metadata"], "metadata", cols)
+    chosen = np.zeros(n, dtype=bool)
+    u: dict[str, Any] = {k: np.zeros(n, dtype=np.int64) for k in
+                         ("prompt_tokens", "completion_tokens", "cached_tokens",
+                          "reasoning_tokens")}
+    later: dict[str, Any] | None = None
+    for field, name in (("metadata", "usage_object"), ("hidden_params", "usage_object"),
+                        ("response", "usage")):
+        if field == "metadata":
+            obj_col = meta
+        else:  # only the records without a usage yet are parsed for these
+            if later is None:
+                later = fast.reparse(cols, ~chosen, _PAYLOAD_LATER)
+            obj_col = fast.obj(later[field], _PAYLOAD_LATER[field], field)
+        cand = fast.obj(fast.child(obj_col, name), _USAGE_MAP, name)
+        got = fast.usage_tokens(cand, n)
+        take = got["given"] & ~chosen
+        empty = take & ~got["known"]  # {} (skipped) or an unknown usage: the text says
+        fast.empty_objects(cols, field, empty, name)
+        take &= ~empty
+        for k in u:
+            u[k] = np.where(take, got[k], u[k])
+        chosen |= take
+    tokens = {}
+    for col in ("prompt_tokens", "completion_tokens"):
+        vals, given = fast.counts(cols(col), n, default=0)
+        if (~given & ~chosen & ~failed).any():
+            raise fast._Refused(f"{col} is missing")
+        tokens[col] = np.where(given, vals, np.where(chosen, u[col], 0))
+    if (u["cached_tokens"] > tokens["prompt_tokens"]).any() or \
+            (u["reasoning_tokens"] > tokens["completion_tokens"]).any():
+        raise fast._Refused("cached or reasoning tokens beyond their total")
+    tags = fast.Tags(n, policy)
+    tags.add(fast.lists(cols("request_tags"), "request_tags", json_text=True),
+             kv=key_value == "path")
+    tags.add(fast.lists(fast.child(meta, "tags"), "metadata.tags", json_text=True),
+             kv=key_value == "path")
+    cost, c_ok = fast.dollars(cols("response_cost"), n)
+    return fast.build_log(
+        n=n, ts=start, codes=codes, models=models, prompt=tokens["prompt_tokens"],
+        completion=tokens["completion_tokens"], cost=cost, unpriced=~c_ok, why={},
+        latency=latency, status=status, tags=tags,
+        int_extras={"cached_tokens": u["cached_tokens"],
+                    "reasoning_tokens": u["reasoning_tokens"]},
+        str_extras={
+            "request_id": fast.str_extra(fast.coalesce_text(
+                fast.texts(cols("id")), fast.texts(cols("litellm_call_id")))),
+            "user": fast.str_extra(fast.coalesce_text(
+                fast.texts(fast.child(meta, "user_api_key_user_id")),
+                fast.texts(cols("end_user")))),
+            "key": fast.str_extra(fast.coalesce_text(
+                fast.texts(fast.child(meta, "user_api_key_alias")),
+                fast.texts(fast.child(meta, "user_api_key_hash")))),
+        })
+
+
+def _error_codes(status: Any, failed: Any, codes_col: Any) -> Any:
+    """:func:`_payload_status` for the failed rows: the HTTP code of
+    ``error_information.error_code`` when it is one (each distinct code read once)."""
+    import numpy as np
+
+    if codes_col is None:
+        return status
+    pa, pc = fast._pa()
+    if not (pa.types.is_string(codes_col.type) or pa.types.is_large_string(codes_col.type)):
+        raise fast._Refused("an error code of another type")
+    enc = pc.dictionary_encode(codes_col)
+    table = []
+    for v in enc.dictionary.to_pylist():
+        code = _text(v)
+        try:
+            table.append(int(code) if code and code.isdigit() and 400 <= int(code) <= 599
+                         else 0)
+        except ValueError:  # digits int() does not read: the Python path fails there
+            raise fast._Refused("an error code") from None
+    got = np.asarray(table + [0], dtype=np.int64)[fast._np(enc.indices, len(table))]
+    return np.where(failed & (got > 0), got, status)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tagcore.io._common import Source
+from tagcore.io import _vendor_fast as fast
+from tagcore.io._common import Source, _check_on_error
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _int,
@@ -184,6 +185,95 @@ def read_openai_log(
     >>> len(log)
     1
     """
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(source, lambda ld: _openai_fast(ld, prices, policy))
+    if log is not None:
+        return log
     return _to_log(
-        source, parse_openai_log(source, prices, policy=policy, on_error=on_error), policy, on_error
+        source,
+        parse_openai_log(fast.fallback_source(source, loaded), prices, policy=policy,
+                         on_error=on_error),
+        policy,
+        on_error,
     )
+
+
+# ============================================================ the compiled path
+# (tagcore.io._vendor_fast): the same log as the Python path above, or a refusal
+
+_OPENAI_FIELDS = {
+    "request": fast.F("obj", {"model": fast.TEXT, "request_tags": fast.F("list"),
+                              "user": fast.TEXT, "metadata": fast.F("obj", {})}),
+    "response": fast.F("obj", {"object": fast.TEXT, "usage": fast.usage_field("obj"),
+                               "created": fast.NUM, "created_at": fast.NUM,
+                               "model": fast.TEXT, "id": fast.TEXT,
+                               "metadata": fast.F("obj", {})}),
+    "status": fast.COUNT, "ts": fast.NUM, "latency_ms": fast.NUM,
+}
+# a usage naming input_tokens with null (present for the Python path, absent for pyarrow);
+# and the keys the metadata search looks for must not hide behind escapes
+_OPENAI_GUARD = r'"input_tokens"\s*:\s*null'
+_OPENAI_KEYS = ("metadata", "request", "response")
+
+
+def _openai_fast(loaded: fast.Loaded, prices: PriceTable | None, policy: TagPolicy | None
+                 ) -> RequestLog:
+    """:func:`read_openai_log` by the compiled path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    cols = fast.decode(loaded, _OPENAI_FIELDS, lower=False, shape=SHAPES["openai_log"],
+                       extra_guard=_OPENAI_GUARD, guard_keys=_OPENAI_KEYS, csv=False)
+    n = cols.n
+    req, resp = cols("request"), cols("response")
+    has_resp = fast._valid(resp, n)
+    st, st_given = fast.counts(cols("status"), n, default=0)
+    if (~st_given & ~has_resp).any():
+        raise fast._Refused("status is missing")
+    status = np.where(st_given, st, 200)
+    if ((status < 100) | (status > 599)).any() or (~has_resp & (status < 400)).any():
+        raise fast._Refused("a status the Python path reports")
+    usage = fast.child(resp, "usage")
+    u = fast.usage_tokens(usage, n)
+    if (u["given"] & ~u["known"]).any() or (~u["given"] & (status < 400)).any():
+        raise fast._Refused("usage the Python path reports")
+    obj = fast.child(resp, "object")
+    pa, pc = fast._pa()
+    is_resp = np.zeros(n, dtype=bool) if obj is None else \
+        fast._np(pc.equal(obj, "response"), False)
+    responses_api = has_resp & (is_resp | fast._valid(fast.child(usage, "input_tokens"), n))
+    ts, ts_given = fast.times(cols("ts"), n)
+    if not ts_given.all():
+        created, c_given = fast.times(fast.child(resp, "created"), n)
+        created_at, a_given = fast.times(fast.child(resp, "created_at"), n)
+        alt = np.where(responses_api, created_at, created)
+        alt_given = np.where(responses_api, a_given, c_given)
+        if (~ts_given & ~alt_given).any():
+            raise fast._Refused("a time is missing")
+        ts = np.where(ts_given, ts, alt)
+    codes, models = fast.model_codes(fast.coalesce_text(
+        fast.texts(fast.child(resp, "model")), fast.texts(fast.child(req, "model"))))
+    tags = fast.Tags(n, policy)
+    tags.add(fast.lists(fast.child(req, "request_tags"), "request.request_tags",
+                        json_text=False))
+    has_meta = fast._valid(fast.child(req, "metadata"), n)
+    if has_meta.any():
+        cells = fast.metadata_cells(cols, has_meta,
+                                    fast._valid(fast.child(resp, "metadata"), n))
+        tags.add(fast.full_rows(fast.mapping_tags(cells, policy), has_meta))
+    latency, _ = fast.floats(cols("latency_ms"), n)
+    tok = {k: np.where(u["given"], u[k], 0) for k in
+           ("prompt_tokens", "completion_tokens", "cached_tokens", "cache_creation_tokens",
+            "reasoning_tokens")}
+    tags.csr()  # refuses before the table counts anything
+    if prices is None:
+        cost, unpriced, why = np.zeros(n, dtype=np.int64), u["given"].copy(), {}
+    else:
+        cost, unpriced, why = fast.price(prices, u["given"], codes, models, tok)
+    return fast.build_log(
+        n=n, ts=ts, codes=codes, models=models, prompt=tok["prompt_tokens"],
+        completion=tok["completion_tokens"], cost=cost, unpriced=unpriced, why=why,
+        latency=latency, status=status, tags=tags,
+        int_extras={"cached_tokens": tok["cached_tokens"],
+                    "reasoning_tokens": tok["reasoning_tokens"]},
+        str_extras={"request_id": fast.str_extra(fast.texts(fast.child(resp, "id"))),
+                    "user": fast.str_extra(fast.texts(fast.child(req, "user")))})

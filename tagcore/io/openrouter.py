@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tagcore.io._common import Source
+from tagcore.io import _vendor_fast as fast
+from tagcore.io._common import Source, _check_on_error
 from tagcore.io._shapes import SHAPES
 from tagcore.io._values import (
     _dollars,
@@ -138,9 +139,66 @@ def read_openrouter_activity(
     >>> len(log), log.cost.tolist()
     (1, [120000])
     """
+    _check_on_error(on_error)
+    log, loaded = fast.vendor_log(source, lambda ld: _openrouter_fast(ld, policy))
+    if log is not None:
+        return log
     return _to_log(
         source,
-        parse_openrouter_activity(source, policy=policy, on_error=on_error),
+        parse_openrouter_activity(fast.fallback_source(source, loaded), policy=policy,
+                                  on_error=on_error),
         policy,
         on_error,
     )
+
+
+# ============================================================ the compiled path
+# (tagcore.io._vendor_fast): the same log as the Python path above, or a refusal
+
+_OPENROUTER_FIELDS = {
+    "model_permaslug": fast.TEXT, "tokens_completion": fast.COUNT,
+    "tokens_reasoning": fast.COUNT, "api_key_name": fast.TEXT, "app_name": fast.TEXT,
+    "user": fast.TEXT, "cost_total": fast.NUM, "finish_reason_normalized": fast.TEXT,
+    "created_at": fast.NUM, "tokens_prompt": fast.COUNT, "tokens_cached": fast.COUNT,
+    "generation_time_ms": fast.NUM, "generation_id": fast.TEXT,
+}
+
+
+def _openrouter_fast(loaded: fast.Loaded, policy: TagPolicy | None) -> RequestLog:
+    """:func:`read_openrouter_activity` by the compiled path (or :class:`fast._Refused`)."""
+    import numpy as np
+
+    if (policy or TagPolicy()).max_tags < 3:  # the label tags of a row may be trimmed
+        raise fast._Refused("a policy of fewer than three tags")
+    cols = fast.decode(loaded, _OPENROUTER_FIELDS, lower=True, required=_OPENROUTER_REQUIRED,
+                       shape=SHAPES["openrouter"])
+    n = cols.n
+    codes, models = fast.model_codes(cols("model_permaslug"))
+    completion, _ = fast.counts(cols("tokens_completion"), n, default=None)
+    reasoning, _ = fast.counts(cols("tokens_reasoning"), n, default=0)
+    if (reasoning > completion).any():
+        raise fast._Refused("reasoning tokens beyond the completion")
+    labels = {k: fast.texts(cols(c)) for k, c in
+              (("key", "api_key_name"), ("app", "app_name"), ("user", "user"))}
+    tags = fast.Tags(n, policy)
+    for k, v in labels.items():
+        tags.add(fast.label_tags(v, k, policy))
+    cost, c_ok = fast.dollars(cols("cost_total"), n)
+    if not c_ok.all():
+        raise fast._Refused("cost_total is missing")
+    finish = cols("finish_reason_normalized")
+    status = np.full(n, 200, dtype=np.int64) if finish is None else fast.per_distinct_text(
+        fast.texts(finish), lambda v: 500 if (v or "").lower() == "error" else 200, np.int64)
+    ts, t_ok = fast.times(cols("created_at"), n)
+    if not t_ok.all():
+        raise fast._Refused("created_at is missing")
+    prompt, _ = fast.counts(cols("tokens_prompt"), n, default=None)
+    cached, _ = fast.counts(cols("tokens_cached"), n, default=0)
+    latency, _ = fast.floats(cols("generation_time_ms"), n)
+    return fast.build_log(
+        n=n, ts=ts, codes=codes, models=models, prompt=prompt, completion=completion,
+        cost=cost, unpriced=None, why={}, latency=latency, status=status, tags=tags,
+        int_extras={"cached_tokens": cached, "reasoning_tokens": reasoning},
+        str_extras={"request_id": fast.str_extra(fast.texts(cols("generation_id"))),
+                    "user": fast.str_extra(labels["user"]),
+                    "key": fast.str_extra(labels["key"])})
