@@ -719,6 +719,40 @@ def test_epoch_floats_are_coerces(values):
         np.testing.assert_array_equal(g, w)
 
 
+money_text = st.one_of(
+    st.builds(lambda n, k: str(__import__("decimal").Decimal(n).scaleb(-k)),
+              st.integers(0, 10**22), st.integers(0, 24)),
+    st.floats(0, 1e9, allow_nan=False).map(repr),
+    st.sampled_from(["0.00022500000000000002", "1e-12", "2.5e-9", "3.5E-09", ".5", "5.",
+                     "$2.50", " 7 ", "0", "1e-99", "123456789.0000000005"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(money_text, min_size=1, max_size=30))
+def test_dollar_text_is_coerces(values):
+    from tagcore.coerce import dollars_to_nanos_masked
+
+    want, miss, bad = dollars_to_nanos_masked(values)
+    try:
+        got = fast._dollar_text(pa.array([v.strip() for v in values]))
+    except fast._Refused:
+        assert bad.any() or (want < 0).any()
+        return
+    assert not bad.any()
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8), st.sampled_from(
+    ["None", " null ", "NaN", "nat", "\u00a0x\u2003", "\x1cid\x1f", "n", "none1", "ok"])),
+    max_size=30))
+def test_texts_are_the_python_paths(values):
+    from tagcore.io._vendor import _text
+
+    got = fast.texts(pa.array(values, pa.string())).to_pylist()
+    assert got == [_text(v) for v in values]
+
+
 # ------------------------------------------------------------------------------ real data
 
 

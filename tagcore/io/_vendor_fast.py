@@ -664,15 +664,34 @@ class Cols:
         self.cells: dict[str, Any] = {}  # object field -> its JSON text cells (full rows)
         self.spelt: Mapping[str, str] = {}
         self.sample: list[dict] = []
+        self._all = table  # the table before keep()
         self._records: Any = None
+        self._every: Any = None
+        self._kept: np.ndarray | None = None
 
     def records(self) -> Any:
         """The text of every record of a JSON file (a string array, one element per row):
         the lines of a JSONL file without its blank ones, or the records of a JSON array as
         the compiled path laid them out."""
         if self._records is None:
-            self._records = _record_lines(self.lines, self.n, self.layout == "array")
+            every = self.all_records()
+            self._records = every if self._kept is None else every.filter(
+                self.pa.array(self._kept))
         return self._records
+
+    def all_records(self) -> Any:
+        """:meth:`records` of every row, those :meth:`keep` left out too (no copy)."""
+        if self._every is None:
+            self._every = _record_lines(self.lines, len(self._all), self.layout == "array")
+        return self._every
+
+    def original(self, rows: np.ndarray) -> np.ndarray:
+        """A mask of rows as a mask of the rows before :meth:`keep`."""
+        if self._kept is None:
+            return rows
+        out = np.zeros(self._kept.size, dtype=bool)
+        out[np.flatnonzero(self._kept)[rows]] = True
+        return out
 
     def keep(self, rows: np.ndarray) -> None:
         """Keep only ``rows`` (a mask): the rows the Python path reads (the others it
@@ -680,8 +699,8 @@ class Cols:
         pa = self.pa
         if rows.all():
             return
-        if self.layout != "csv":
-            self._records = self.records().filter(pa.array(rows))
+        self._kept = rows
+        self._records = None
         self._t = self._t.filter(pa.array(rows))
         self.n = self._t.num_rows
         if not self.n:
@@ -962,16 +981,19 @@ def _dollar_text(sub: Any) -> np.ndarray:
                 raise _Refused("a bad amount")
             out[rows[short]] = o
             done[rows[short]] = True
-        if not short.all():
+        # at most 10 integer and 28 fraction digits: within decimal128(38, 28), and below
+        # the int64 nano-dollar limit's 19 digits once rounded to nine
+        exact = ~short & _np(pc.match_substring_regex(p, r"^\d{1,10}(?:\.\d{0,28})?$"), False)
+        if exact.any():
             try:
-                d = pc.round(pc.cast(p.filter(pa.array(~short)), pa.decimal128(38, 28)),
+                d = pc.round(pc.cast(p.filter(pa.array(exact)), pa.decimal128(38, 28)),
                              ndigits=9, round_mode="half_to_even")
                 lo, fits = _unscaled(pc.cast(d, pa.decimal128(38, 9)))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 lo, fits = None, None
             if lo is not None and fits.all():
-                out[rows[~short]] = lo
-                done[rows[~short]] = True
+                out[rows[exact]] = lo
+                done[rows[exact]] = True
     if not done.all():
         rest = np.flatnonzero(~done)
         o, miss, bad = dollars_to_nanos_masked(sub.take(pa.array(rest)).to_pylist())
@@ -1509,29 +1531,48 @@ _FLAT = r"\{[^{}]*\}"
 _NESTED = r"\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*\}"  # four levels
 
 
-def object_texts(cols: Cols, name: str, nested: bool = False) -> Any:
-    """The JSON text of an object field of each row (null where it has none): its text
-    cells, or, when pyarrow read it as an object, the object cut out of the record's text
-    (which must name the field once; no braces inside the object, or with ``nested`` up to
-    four levels of objects). A cut that is not the whole object is no JSON (an object is
-    no prefix of a longer one), which the caller's ``json.loads`` refuses."""
+def object_texts(cols: Cols, name: str, nested: bool = False,
+                 only: np.ndarray | None = None) -> Any:
+    """The JSON text of an object field of each row (of the rows ``only``, a mask; null
+    where it has none): its text cells, or, when pyarrow read it as an object, the object cut
+    out of the record's text (which must name the field once; no braces inside the object,
+    or with ``nested`` up to four levels of objects). A cut that is not the whole object is
+    no JSON (an object is no prefix of a longer one), which the caller's ``json.loads``
+    refuses."""
     pa, pc = _pa()
     col = cols(name)
     if col is None:
         return None
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         return texts(col)
-    rows = _valid(col, cols.n)
+    given = _valid(col, cols.n)
+    rows = given if only is None else given & only
     if not rows.any():
         return None
-    key = re.escape(cols.spelt.get(name, name))
-    lines = cols.records().take(pa.array(np.flatnonzero(rows)))
-    if (_np(pc.count_substring_regex(lines, f'"{key}"\\s*:'), 0) != 1).any():
-        raise _Refused(f"{name} named more than once in a record")
-    body = _NESTED if nested else _FLAT
-    got = pc.struct_field(pc.extract_regex(lines, f'"{key}"\\s*:\\s*(?P<m>{body})'), [0])
+    spelt = cols.spelt.get(name, name)
+    key = re.escape(spelt)
+    # every record's text (no copy), the rows of ``rows`` picked out of the results
+    lines = cols.all_records()
+    orig = cols.original(rows)
+    named = sum(buf.count(b'"' + spelt.encode() + b'"', lo, hi) for buf, lo, hi in cols.lines)
+    everywhere = cols._all.column(name)
+    if named != len(everywhere) - everywhere.null_count:
+        # else: named once in each record that has it (before keep()), nowhere else
+        if (_np(pc.count_substring_regex(lines, f'"{key}"\\s*:'), 0)[orig] != 1).any():
+            raise _Refused(f"{name} named more than once in a record")
+    got = pc.struct_field(pc.extract_regex(lines, f'"{key}"\\s*:\\s*(?P<m>{_FLAT})'), [0])
+    if hasattr(got, "combine_chunks"):
+        got = got.combine_chunks()
+    if not orig.all():
+        got = got.filter(pa.array(orig))
+        lines = lines.filter(pa.array(orig)) if got.null_count and nested else lines
+    if got.null_count and nested:  # objects inside: the slower pattern, for those only
+        deep = _np(got.is_null(), False)
+        more = pc.struct_field(pc.extract_regex(lines.filter(pa.array(deep)),
+                                                f'"{key}"\\s*:\\s*(?P<m>{_NESTED})'), [0])
+        got = pc.replace_with_mask(got, pa.array(deep), more)
     if got.null_count:
-        raise _Refused(f"a {name} object with braces inside")
+        raise _Refused(f"a {name} object with braces inside, or nested deeper")
     return full_rows(got, rows)
 
 

@@ -287,7 +287,8 @@ def _helicone_fast(loaded: fast.Loaded, prices: PriceTable | None, policy: TagPo
     tags = fast.Tags(n, policy)
     chosen = None
     for field in ("request_properties", "properties"):
-        cells = fast.object_texts(cols, field)
+        # (properties: read only where request_properties is empty, as the Python path)
+        cells = fast.object_texts(cols, field, only=None if chosen is None else ~chosen)
         if cells is None:
             continue
         truthy, lists = fast.mapping_of(cells, field, policy)
