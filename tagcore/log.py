@@ -345,6 +345,10 @@ def _frame_columns(df: Any, tags: str, columns: Mapping[str, str] | None) -> dic
             raise ValueError(f"columns: unknown {sorted(bad)}; choose from {list(native)}")
         wanted.update(columns)
     have = set(df.columns)
+    absent = [f"{k}={v!r}" for k, v in (columns or {}).items() if v not in have]
+    if absent:  # a name the caller gave and the frame lacks is a mistake, not an unknown
+        raise LogError(absent[0].split("=")[0],
+                       f"columns: {', '.join(absent)} not in the frame (have {list(df.columns)})")
     if wanted["request_tags"] not in have:
         raise LogError(wanted["request_tags"], f"missing column (have {list(df.columns)})")
     return {k: v for k, v in wanted.items() if v in have}

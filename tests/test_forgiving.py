@@ -341,3 +341,13 @@ def test_the_command_reads_a_few_column_file_with_prices(tmp_path, capsys):
     assert rows["env"]["first_seen"].startswith("2026-01-01")  # ts read in milliseconds
     rc = main(["report", str(tmp_path / "few.jsonl"), "--prices", str(tmp_path / "nope.json")])
     assert rc == 2 and "--prices" in capsys.readouterr().err
+
+
+def test_a_renamed_column_the_source_lacks_is_refused(tmp_path):
+    recs = FULL[:2]
+    with pytest.raises(tc.LogError, match="columns: ts='created' not in"):
+        tc.read_jsonl(_jsonl(recs), columns={"ts": "created"})
+    with pytest.raises(tc.LogError, match="columns: ts='created' not in"):
+        tc.read_parquet(_parquet(recs, tmp_path), columns={"ts": "created"})
+    with pytest.raises(tc.LogError, match="columns: ts='created' not in"):
+        tc.RequestLog.from_pandas(pd.DataFrame(recs), columns={"ts": "created"})

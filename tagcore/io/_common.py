@@ -354,7 +354,12 @@ def _select(columns: Sequence[str] | Mapping[str, str] | None, names: Sequence[s
         unknown = set(columns) - set(_ORDER)
         if unknown:
             raise ValueError(f"columns: unknown {sorted(unknown)}; choose from {list(_ORDER)}")
-        found = {k: v for k, v in columns.items() if v in names}
+        absent = [f"{k}={v!r}" for k, v in columns.items() if v not in names]
+        if absent:  # a name the caller gave and the file lacks is a mistake, not an unknown
+            raise _error(source, next(iter(columns)) if len(absent) == len(columns) else
+                         absent[0].split("=")[0],
+                         f"columns: {', '.join(absent)} not in the file (it has {list(names)})")
+        found = dict(columns)
         found.update(_match_columns(names, [c for c in _ORDER if c not in columns]))
     else:
         found = _match_columns(names, _ORDER)
