@@ -59,31 +59,14 @@ class TagcorePeer:
         import tagcore
 
         self._setup()
-        return self._answer(tagcore.read_parquet(path), q)
+        return _answer(tagcore.read_parquet(path), q)
 
     def query(self, log, q):
         # a roll-up result cached on the log would make repeats free: drop those, keep what
         # the log knows of itself (latency layout, longest row)
         for k in [k for k in log._cache if isinstance(k, tuple)]:  # cached roll-up results
             del log._cache[k]
-        return self._answer(log, q)
-
-    def _answer(self, log, q):
-        if q == "Q1":
-            return canonical(_money(log.rollup(metrics=_METRICS)), q)
-        if q == "Q2":
-            return canonical(_money(log.filter(Q2_FILTER).rollup(under=Q2_UNDER, metrics=_METRICS)), q)
-        if q == "Q3":
-            wide = log.timeseries("1D", level=1, last=f"{Q3_DAYS}D")
-            wide = wide.loc[:, (wide != 0).any(axis=0)]
-            long = (wide.rename_axis("day").reset_index()
-                    .melt(id_vars="day", var_name="tag", value_name="cost"))
-            return canonical(long, q)
-        if q == "Q4":
-            return canonical(_money(log.rollup(under=Q4_UNDER, attribution="split", metrics=["cost"])), q)
-        if q == "Q5":
-            return canonical(log.rollup(level=1, metrics=["latency_p50", "latency_p95"]), q)
-        raise ValueError(q)
+        return _answer(log, q)
 
 
 class TagcoreOneThread(TagcorePeer):
@@ -117,19 +100,23 @@ class TagcoreScan:
     def query(self, path, q):
         import tagcore
 
-        s = tagcore.scan(path)
-        if q == "Q1":
-            return canonical(_money(s.rollup(metrics=_METRICS)), q)
-        if q == "Q2":
-            return canonical(_money(s.filter(Q2_FILTER).rollup(under=Q2_UNDER, metrics=_METRICS)), q)
-        if q == "Q3":
-            wide = s.timeseries("1D", level=1, last=f"{Q3_DAYS}D")
-            wide = wide.loc[:, (wide != 0).any(axis=0)]
-            long = (wide.rename_axis("day").reset_index()
-                    .melt(id_vars="day", var_name="tag", value_name="cost"))
-            return canonical(long, q)
-        if q == "Q4":
-            return canonical(_money(s.rollup(under=Q4_UNDER, attribution="split", metrics=["cost"])), q)
-        if q == "Q5":
-            return canonical(s.rollup(level=1, metrics=["latency_p50", "latency_p95"]), q)
-        raise ValueError(q)
+        return _answer(tagcore.scan(path), q)
+
+
+def _answer(log, q):
+    """The answer to ``q`` from a RequestLog or a Scan (both ask the same questions)."""
+    if q == "Q1":
+        return canonical(_money(log.rollup(metrics=_METRICS)), q)
+    if q == "Q2":
+        return canonical(_money(log.filter(Q2_FILTER).rollup(under=Q2_UNDER, metrics=_METRICS)), q)
+    if q == "Q3":
+        wide = log.timeseries("1D", level=1, last=f"{Q3_DAYS}D")
+        wide = wide.loc[:, (wide != 0).any(axis=0)]
+        long = (wide.rename_axis("day").reset_index()
+                .melt(id_vars="day", var_name="tag", value_name="cost"))
+        return canonical(long, q)
+    if q == "Q4":
+        return canonical(_money(log.rollup(under=Q4_UNDER, attribution="split", metrics=["cost"])), q)
+    if q == "Q5":
+        return canonical(log.rollup(level=1, metrics=["latency_p50", "latency_p95"]), q)
+    raise ValueError(q)
