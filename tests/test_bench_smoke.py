@@ -64,16 +64,18 @@ def test_reference_invariants(data):
         reference.compare_answers(bad, q1, "Q1")
 
 
-@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb", "chdb", "tagcore"])
+@pytest.mark.parametrize("engine", ["pandas", "polars", "duckdb", "chdb", "tagcore",
+                                    "tagcore-scan"])
 def test_engine_matches_reference(engine, data):
     path, ref = data
-    if engine == "tagcore":
+    if engine.startswith("tagcore"):
         import engine_tagcore
 
         reason = engine_tagcore.unavailable_reason()
         if reason:
             pytest.skip(reason)
-        eng = engine_tagcore.TagcorePeer()
+        eng = (engine_tagcore.TagcorePeer() if engine == "tagcore"
+               else engine_tagcore.TagcoreScan())
     else:
         pytest.importorskip(engine)
         import peers
