@@ -1595,23 +1595,28 @@ def mapping_of(cells: Any, field: str, policy: TagPolicy | None
             m = _json_value(cell, field, dict)
         except _RowError:
             raise _Refused(f"a {field} the Python path reports") from None
-        if not m:
-            truthy.append(False)
-            lists.append(None)
-            continue
-        try:
-            got = tags_from_mapping(m, policy)
-        except TagError:
-            raise _Refused("a bad mapping tag") from None
-        if got.dropped or len(got) >= limit:
-            raise _Refused("mapping tags the policy drops or limits")
-        truthy.append(True)
-        lists.append(list(got))
+        got = _mapping_tags(m, policy, limit, "mapping")
+        truthy.append(got is not None)
+        lists.append(got)
     codes = _np(enc.indices, len(truthy))
     flags = np.asarray(truthy + [False], dtype=bool)[codes]
     out = pa.array(lists + [None], pa.list_(pa.string())).take(pa.array(codes))
     assert len(out) == n
     return flags, out
+
+
+def _mapping_tags(m: dict, policy: TagPolicy | None, limit: int, what: str) -> list | None:
+    """The tags of one mapping as :func:`tagcore.tags.tags_from_mapping` gives them (None for
+    an empty one); refuses one the Python path reports, drops or trims."""
+    if not m:
+        return None
+    try:
+        got = tags_from_mapping(m, policy)
+    except TagError:
+        raise _Refused(f"a bad {what} tag") from None
+    if got.dropped or len(got) >= limit:
+        raise _Refused(f"{what} tags the policy drops or limits")
+    return list(got)
 
 
 def mapping_tags(texts_arr: Any, policy: TagPolicy | None) -> Any:
@@ -1625,16 +1630,7 @@ def mapping_tags(texts_arr: Any, policy: TagPolicy | None) -> Any:
         m = json.loads(cell)
         if not isinstance(m, dict):
             raise _Refused("metadata that is not an object")
-        if not m:
-            out.append(None)
-            continue
-        try:
-            got = tags_from_mapping(m, policy)
-        except TagError:
-            raise _Refused("a bad metadata tag") from None
-        if got.dropped or len(got) >= limit:
-            raise _Refused("metadata tags the policy drops or limits")
-        out.append(list(got))
+        out.append(_mapping_tags(m, policy, limit, "metadata"))
     return pa.array(out, pa.list_(pa.string())).take(enc.indices)
 
 
