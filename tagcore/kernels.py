@@ -377,20 +377,48 @@ def bucket_fixed(ts, origin: int, width: int, n_buckets: int, lo: int, hi: int) 
     return out
 
 
-def latency_order(latency) -> np.ndarray:
-    """Row numbers with a known (non-NaN) latency, by ascending latency, int64.
+def latency_order(latency, *, with_sorted: bool = False) -> Any:
+    """Row numbers with a known (non-NaN) latency, by ascending latency, int64 (and, with
+    ``with_sorted``, those latencies in that order: the sort's keys, no second gather).
 
     Equal latencies keep their row order (a stable radix sort on the floats' bits).
 
     >>> latency_order([3.0, float("nan"), 1.0]).tolist()
     [2, 0]
+    >>> [a.tolist() for a in latency_order([3.0, 1.0], with_sorted=True)]
+    [[1, 0], [1.0, 3.0]]
     """
     lat = as_array(latency, np.float64, "latency_ms")
-    finite = np.flatnonzero(~np.isnan(lat))
-    vals = lat[finite]
+    known = ~np.isnan(lat)
+    if known.all():  # the usual case: no row to leave out, no gather
+        finite = None
+        vals = lat + 0.0  # + 0.0 turns -0.0 into 0.0 (and copies)
+    else:
+        finite = np.flatnonzero(known)
+        vals = lat[finite] + 0.0
+    del known
     if vals.size and vals.min() < 0:  # negative floats do not sort by their bits
-        return finite[np.argsort(vals, kind="stable")].astype(np.int64)
-    return finite[radix_argsort(vals + 0.0)]  # + 0.0 turns -0.0 into 0.0
+        o = np.argsort(vals, kind="stable")
+        order = (o if finite is None else finite[o]).astype(np.int64)
+        return (order, vals[o]) if with_sorted else order
+    o, keys = _radix(vals.view(np.uint64))
+    order = o if finite is None else finite[o]
+    if not with_sorted:
+        return order
+    srt = keys.view(np.float64)
+    if srt.size and srt[0] == 0:  # zeros come first; a -0.0 among them stays -0.0
+        srt = lat[order]
+    return order, srt
+
+
+def _radix(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(stable argsort, the keys sorted) of uint64 ``keys`` by the radix kernel."""
+    n = keys.size
+    out = np.empty(n, dtype=np.int64)
+    a, b = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    where = _sort.radix_argsort_u64(keys, out, a, b, np.empty(n, np.int64),
+                                    np.zeros(8 * 256, np.int64))
+    return out, (keys, a, b)[where]
 
 
 def radix_argsort(values) -> np.ndarray:
@@ -408,11 +436,7 @@ def radix_argsort(values) -> np.ndarray:
         keys = v
     else:
         raise TypeError(f"values: expected float64 or uint64, got {v.dtype}")
-    n = keys.size
-    out = np.empty(n, dtype=np.int64)
-    _sort.radix_argsort_u64(keys, out, np.empty(n, np.uint64), np.empty(n, np.uint64),
-                            np.empty(n, np.int64), np.zeros(4 * 65536, np.int64))
-    return out
+    return _radix(keys)[0]
 
 
 def take_rows(offsets, ids, rows, *, n_nodes: int | None = None, trusted: Any = None,
@@ -478,9 +502,9 @@ def latency_layout(offsets, ids, latency, *, trusted: Any = None):
     ([1, 0], [1.0, 5.0], [1, 0])
     """
     lat = as_array(latency, np.float64, "latency_ms")
-    order = latency_order(lat)
+    order, sorted_lat = latency_order(lat, with_sorted=True)
     off, idv = take_rows(offsets, ids, order, trusted=trusted)
-    return order, lat[order], off, idv
+    return order, sorted_lat, off, idv
 
 
 def _check_layout(layout, n_rows: int, n_nodes: int):
