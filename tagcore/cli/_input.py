@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 from pathlib import Path
 from typing import IO, Any
 
+from tagcore._progress import TextBar
 from tagcore.cli._base import CliError, _tio
 from tagcore.io._common import SUFFIXES
 from tagcore.log import RequestLog
@@ -15,40 +15,19 @@ from tagcore.log import RequestLog
 _LOG_SUFFIXES = SUFFIXES  # tagcore.io's one suffix table (a final .gz is looked through)
 
 
-class _Progress:
-    """``\\r``-text progress on stderr, shown only once reading has taken over a second."""
+class _Progress(TextBar):
+    """``\\r``-text progress on stderr in rows decoded (the readers' ``progress`` callback,
+    see :mod:`tagcore._progress`), shown only once reading has taken ``delay`` seconds."""
 
-    def __init__(self, label: str, total: int, stream: IO[str], delay: float = 1.0) -> None:
-        self.label, self.total, self.stream, self.delay = label, max(total, 1), stream, delay
-        self.start = time.monotonic()
-        self.shown = False
-        self.last = 0.0
-        self.done = 0
+    def __init__(self, label: str, total: int | None, stream: IO[str], delay: float = 1.0
+                 ) -> None:
+        super().__init__(label, stream, delay, total=total)
 
     def __call__(self, done: int, total: int | None = None) -> None:
-        if total:
-            self.total = total
-        self.done = done
-        now = time.monotonic()
-        if now - self.start < self.delay or now - self.last < 0.1:
-            return
-        self.last = now
-        self._draw(done)
-
-    def _draw(self, done: int) -> None:
-        pct = min(100.0, 100.0 * done / self.total)
-        filled = int(pct // 5)
-        bar = "#" * filled + "." * (20 - filled)
-        self.stream.write(f"\rreading {self.label} [{bar}] {pct:5.1f}% "
-                          f"({_size(done)} of {_size(self.total)})")
-        self.stream.flush()
-        self.shown = True
+        self.update(done, total)
 
     def finish(self) -> None:
-        if self.shown:
-            self._draw(self.total)
-            self.stream.write(f" in {time.monotonic() - self.start:.1f} s\n")
-            self.stream.flush()
+        self.close()
 
 
 def _size(n: float) -> str:
@@ -57,7 +36,6 @@ def _size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"  # pragma: no cover
-
 
 
 def read_log(path: str | None, *, input_format: str | None = None, progress: bool | None = None,
@@ -99,9 +77,11 @@ def read_log(path: str | None, *, input_format: str | None = None, progress: boo
     if p.is_dir():
         raise CliError(f"{path}: is a directory, expected a log file")
     show = progress if progress is not None else bool(getattr(stderr, "isatty", lambda: False)())
-    bar = _Progress(p.name, p.stat().st_size, stderr, delay=_progress_delay()) if show else None
+    bar = _Progress(p.name, None, stderr, delay=_progress_delay()) if show else None
     try:
         log = tio.read_any(path, format=input_format, progress=bar, **kw)
+        if bar is not None:
+            bar(len(log), len(log))  # every row (a reader of another format tells none)
     finally:
         if bar is not None:
             bar.finish()

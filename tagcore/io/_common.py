@@ -114,26 +114,22 @@ def _name_of(source: Any) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
-def _read_bytes(source: Any, progress: Progress | None = None) -> tuple[bytes, str]:
-    """All bytes of a path, ``"-"`` (stdin) or a file object; ``.gz`` paths are decompressed."""
+def _read_bytes(source: Any) -> tuple[bytes, str]:
+    """All bytes of a path, ``"-"`` (stdin) or a file object; ``.gz`` paths are decompressed.
+    (Progress is told by the readers, in rows decoded: :class:`tagcore._progress.Progress`.)"""
     name = _name_of(source)
     if isinstance(source, (str, os.PathLike)):
         if os.fspath(source) == "-":
             data = sys.stdin.buffer.read()
             name = "<stdin>"
         else:
-            total = os.path.getsize(source)
             chunks = []
-            done = 0
             with open(source, "rb") as fh:
                 while True:
                     b = fh.read(1 << 24)
                     if not b:
                         break
                     chunks.append(b)
-                    done += len(b)
-                    if progress is not None:
-                        progress(done, total)
             data = b"".join(chunks)
     else:
         data = source.read()

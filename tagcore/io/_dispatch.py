@@ -71,8 +71,9 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
     ``format`` is the layout: ``"parquet"``, ``"jsonl"`` (also ``"ndjson"``), ``"json"`` (an
     array of records, or JSONL), ``"csv"``; default: from the extension (``.parquet``,
     ``.jsonl``, ``.ndjson``, ``.json``, ``.csv``, each optionally ``.gz``), else sniffed from
-    the content. ``source`` may be ``"-"`` for stdin. ``progress(done_bytes, total_bytes)`` is
-    called while reading (see :func:`source_size` to decide whether to show a bar).
+    the content. ``source`` may be ``"-"`` for stdin. ``progress(rows_done, rows_total)`` is
+    called as rows are decoded (see :func:`source_size` to decide whether to show a bar); a
+    file read whole (a vendor export, a JSON array, stdin) reports its rows once, at the end.
 
     **Which format** a JSON or CSV file is, is decided by its fields, never guessed: the keys
     of its first 100 records (or its CSV header) must be those of exactly one format (the
@@ -113,18 +114,18 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
     if is_path and _regular(source):  # type: ignore[arg-type]
         head, name, whole = _head(source)  # type: ignore[arg-type]
     else:  # a stream, stdin, or a pipe named by a path (<(zcat x)): read once
-        data, name = _read_bytes(source, progress if is_path else None)
+        data, name = _read_bytes(source)
         head, whole = data[:_HEAD], len(data) <= _HEAD
     if fmt is None:
         fmt = sniff(head)
     if fmt == "parquet":
-        return read_parquet(_named(_read_bytes(source, progress)[0] if data is None else data,
-                                   name), **kw)
+        return _told(progress, read_parquet(
+            _named(_read_bytes(source)[0] if data is None else data, name), **kw))
     layout = "csv" if fmt == "csv" else "json"
     shape = None if isinstance(opts.columns, Mapping) else _shape_of(head, layout, name)
     if shape is None and not whole and not isinstance(opts.columns, Mapping):  # a first record longer than the head
         if data is None:
-            data = _read_bytes(source, progress)[0]
+            data = _read_bytes(source)[0]
         shape = _shape_of(data, layout, name)
     if shape is not None and shape.name != "native":
         own = {"trie": trie is not None, "columns": columns is not None,
@@ -134,20 +135,29 @@ def read_any(source: Source, format: str | None = None, *, policy: TagPolicy | N
                 raise ValueError(f"{arg}: applies to tagcore's own logs; {name} is "
                                  f"{shape.title} (read by {shape.reader})")
         if data is None:
-            data = _read_bytes(source, progress)[0]
+            data = _read_bytes(source)[0]
         reader = _vendor_readers()[shape.name]
         extra = {"prices": prices} if "prices" in inspect.signature(reader).parameters else {}
-        return reader(_named(data, name), policy=policy, on_error=on_error, **extra)
+        return _told(progress, reader(_named(data, name), policy=policy, on_error=on_error,
+                                      **extra))
     # tagcore's own log (or no record could be read: its reader says why)
     if fmt == "json" and json_layout(head) == "json":
         if data is None:
-            data = _read_bytes(source, progress)[0]
-        return _read_json_array(data, name, **kw)
-    src: Any = source if data is None else _named(data, name)
-    prog = progress if data is None else None
+            data = _read_bytes(source)[0]
+        return _told(progress, _read_json_array(data, name, **kw))
+    if data is not None:  # read already: its rows are told at the end
+        read = read_csv if fmt == "csv" else read_jsonl
+        return _told(progress, read(_named(data, name), **kw))
     if fmt == "csv":
-        return read_csv(src, progress=prog, **kw)
-    return read_jsonl(src, progress=prog, **kw)
+        return read_csv(source, progress=progress, **kw)
+    return read_jsonl(source, progress=progress, **kw)
+
+
+def _told(progress: Progress | None, log: RequestLog) -> RequestLog:
+    """``log``, its rows told to ``progress`` (a reader that reported nothing as it went)."""
+    if progress is not None:
+        progress(len(log), len(log))
+    return log
 
 
 def _named(data: bytes, name: str) -> _io.BytesIO:

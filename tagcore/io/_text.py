@@ -13,6 +13,11 @@ Arrow column readers as :func:`~tagcore.io.read_parquet` (:func:`tagcore.io.arro
 which read every value through :mod:`tagcore.coerce`; only the distinct tag strings are
 normalized (the ``_TagMapper`` of :mod:`tagcore.io._native`). Peak memory stays near the compact
 columns plus the log: the text of one chunk at a time, never the whole file (for a path).
+:func:`compact_tables` gives the compact table of each chunk, :func:`text_chunks` (and
+:func:`jsonl_chunks`, :func:`csv_chunks`) a chunk log per chunk, which is how a scan streams
+a file (:mod:`tagcore.scan`); the readers concatenate the compact tables and build one log
+(one pass of tag normalization over the file's distinct strings). ``progress`` hears the
+rows decoded after each chunk (:meth:`TextInput.report`).
 
 **The compiled path answers only when it can vouch for the answer.** The exact Python path
 (``json.loads`` per line, :mod:`csv` with ``strict=True``) is the definition; the compiled path
@@ -91,6 +96,12 @@ class _Refused(Exception):
     """The compiled path cannot vouch for this input: read it with the exact Python path."""
 
 
+class _Late(_Refused):
+    """A native key first seen after the first lines: the Python path knows that column for
+    every line, so the chunks given before it would be wrong; a streaming caller starts the
+    file again, whole (:meth:`tagcore.scan._source.Source._decode_text`)."""
+
+
 def _arrow():
     """pyarrow and its compute, json and csv modules, or None when pyarrow is missing (JSONL
     and CSV do not need it: the Python path reads them)."""
@@ -113,7 +124,10 @@ class TextInput:
     """The bytes of a reader's source: a path is streamed in blocks (decompressed when it is
     gzip, by its magic bytes; a UTF-8 byte-order mark dropped); ``"-"`` and file objects are
     read whole, as :func:`~tagcore.io._common._read_bytes` always did, so that the Python path
-    can read them again."""
+    can read them again.
+
+    ``progress(rows_done, rows_total)`` hears the rows decoded after each chunk (see
+    :meth:`report`), not the bytes read."""
 
     def __init__(self, source: Source, progress: Progress | None = None):
         self.progress = progress
@@ -125,13 +139,14 @@ class TextInput:
         if isinstance(source, (str, os.PathLike)) and os.fspath(source) != "-":
             self.path = source
         else:
-            self.data, self.name = _read_bytes(source, progress)
+            self.data, self.name = _read_bytes(source)
 
     def blocks(self, size: int) -> Iterator[bytes]:
         """The (decompressed) content in blocks of about ``size`` bytes."""
         if self.data is not None:
             data = self.data
             for i in range(0, len(data), size):
+                self.done = (min(i + size, len(data)), len(data))
                 yield data[i:i + size]
             return
         assert self.path is not None
@@ -162,18 +177,27 @@ class TextInput:
                 yield b
             self.done = (total, total)
 
-    def report(self) -> None:
-        """Tell ``progress`` how far reading got (on the caller's thread: the blocks may be
-        read on another one)."""
-        if self.progress is not None and self.done is not None and self.done != self._told:
-            self._told = self.done
-            self.progress(*self.done)
+    def report(self, rows: int, final: bool = False) -> None:
+        """Tell ``progress`` the rows decoded so far (on the caller's thread: the blocks may
+        be read on another one) and how many the source likely holds: ``final``, the rows
+        are all (``progress(rows, rows)``); else an estimate from the bytes read so far
+        (rows per byte of the file, at least ``rows``), which firms up as reading goes on."""
+        if self.progress is None:
+            return
+        if final:
+            told = (rows, rows)
+        else:
+            pos, total = self.done if self.done is not None else (0, 0)
+            told = (rows, max(rows, rows * total // pos) if pos > 0 else rows)
+        if told != self._told:
+            self._told = told
+            self.progress(*told)
 
     def whole(self) -> tuple[bytes, str]:
         """All bytes and the name, for the Python path."""
         if self.data is not None:
             return self.data, self.name
-        return _read_bytes(self.path, self.progress)
+        return _read_bytes(self.path)
 
 
 # ========================================================= column conversion
@@ -673,10 +697,13 @@ def _compact_jsonl(table, present: dict[str, str], unit: str = "s") -> dict[str,
 
 
 def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int,
-                  columns: Any = None) -> Iterator[tuple[dict[str, str], Any]]:
+                  columns: Any = None
+                  ) -> Iterator[tuple[dict[str, str], Any]]:
     """(native columns and their keys, the parsed table) of every chunk of a JSONL source,
     every chunk checked first (see the module doc); ``safe`` is the nesting the Python path
-    surely decodes on the caller's thread."""
+    surely decodes on the caller's thread. A native key first seen further on (which the
+    Python path reads for every line) raises :class:`_Late`: it changes the answer of the
+    chunks before it too."""
     plan = None
     ro = pj.ReadOptions(use_threads=use_threads, block_size=BLOCK)
     for chunk, last in _record_chunks(inp, _line_cut, 2 * KEY_LINES):
@@ -692,43 +719,16 @@ def _jsonl_tables(inp: TextInput, pa: Any, pj: Any, use_threads: bool, safe: int
         except pa.ArrowInvalid:
             # other fields of varying kinds: leave them out, and look for late keys
             if late and _late_native_bytes(chunk, late):
-                raise _Refused("a native key may appear late") from None
+                raise _Late("a native key may appear late") from None
             try:
                 table = _read_json(pa, pj, chunk, ro, schema, "ignore")
             except pa.ArrowInvalid:
                 raise _Refused("pyarrow refuses the text") from None
         if late & set(table.column_names):
-            raise _Refused("a native key first seen after the first lines")
+            raise _Late("a native key first seen after the first lines")
         if table.num_rows != lines:
             raise _Refused("not one object per non-blank line")
         yield present, table
-
-
-def jsonl_log(inp: TextInput, *, policy: TagPolicy | None = None,
-              trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS
-              ) -> RequestLog | None:
-    """The log of a JSONL source by the compiled path, or None when it refuses (see the
-    module doc)."""
-    mods = _arrow()
-    if mods is None:
-        return None
-    pa, pc, pj, _ = mods
-    threads = get_threads()
-    safe = _safe_depth()  # here: the Python path decodes on this thread, not the worker's
-    try:
-        parts = []
-        for present, table in _ahead(lambda: _jsonl_tables(inp, pa, pj, threads > 1, safe,
-                                                           opts.columns), threads):
-            parts.append(pa.table(_compact_jsonl(table, present, opts.ts_unit)))
-            del table
-            _release(pa)
-            inp.report()
-        inp.report()
-        if not parts:
-            return None
-        return _log_of(pa, parts, inp.name, policy, trie, opts)
-    except _Refused:
-        return None
 
 
 def _release(pa: Any) -> None:
@@ -786,7 +786,9 @@ def _read_json(pa: Any, pj: Any, chunk: Any, ro: Any, schema: Any, other_fields:
 
 
 def _log_of(pa: Any, parts: list, name: str, policy: TagPolicy | None,
-            trie: TagTrie | None, opts: ReadOptions) -> RequestLog:
+            trie: TagTrie | None, opts: ReadOptions = DEFAULTS) -> RequestLog:
+    """One log of the compact tables of several chunks (``parts`` is emptied), or
+    :class:`_Refused`."""
     from tagcore.io.arrow import _from_table
 
     try:
@@ -983,27 +985,149 @@ def _csv_tables(inp: TextInput, pa: Any, pcsv: Any, use_threads: bool, columns: 
         yield present, table
 
 
+# ================================================================ the chunk decoder
+
+
+def compact_tables(fmt: str, inp: TextInput, opts: ReadOptions = DEFAULTS) -> Iterator[Any]:
+    """The compact typed Arrow table (native column names; ``cost_nanos`` for dollars) of
+    each chunk of a JSONL (``fmt="jsonl"``) or CSV source, in row order; raises
+    :class:`_Refused` (possibly after some chunks) when the compiled path cannot vouch for
+    the file. Only chunks with rows are given; a source without any row is refused (the
+    Python path words it)."""
+    mods = _arrow()
+    if mods is None:
+        raise _Refused("no pyarrow")
+    pa, _, pj, pcsv = mods
+    threads = get_threads()
+    produce: Callable[[], Iterator[Any]]
+    if fmt == "jsonl":
+        safe = _safe_depth()  # here: the Python path decodes on this thread, not the worker's
+        produce = lambda: _jsonl_tables(inp, pa, pj, threads > 1, safe,  # noqa: E731
+                                        opts.columns)
+    else:
+        produce = lambda: _csv_tables(inp, pa, pcsv, False, opts.columns)  # noqa: E731
+    rows = 0
+    for present, table in _ahead(produce, threads):
+        part = pa.table(_compact_jsonl(table, present, opts.ts_unit) if fmt == "jsonl"
+                        else _compact_csv(table, present, opts))
+        del table
+        _release(pa)
+        if part.num_rows:
+            rows += part.num_rows
+            yield part
+    if not rows:
+        raise _Refused("no rows")
+
+
+def _chunk_log(pa: Any, table: Any, name: str, policy: TagPolicy | None, trie: TagTrie,
+               opts: ReadOptions) -> RequestLog:
+    """The log of one chunk's compact table over ``trie`` (or :class:`_Refused`)."""
+    return _log_of(pa, [table], name, policy, trie, opts)
+
+
+def text_chunks(fmt: str, inp: TextInput, *, policy: TagPolicy | None = None,
+                trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS,
+                build: Callable[[Any], RequestLog] | None = None
+                ) -> Iterator[tuple[int, RequestLog]]:
+    """``(first row, chunk log)`` of each chunk of a JSONL or CSV source by the compiled
+    path, one chunk in memory at a time, every chunk log over one trie (``trie``, or a new
+    one); ``build(table)`` makes a chunk's log from its compact table (default: the Arrow
+    column readers of :func:`~tagcore.io.read_parquet` over ``trie``). Raises
+    :class:`_Refused` when the compiled path cannot vouch for the file, possibly after
+    some chunks were given: the caller then reads the file by the exact Python path. The
+    rows of the chunks given are the first rows of that path's log, unless the refusal is
+    :class:`_Late` (a native key first seen further on: the file must be read again, whole).
+    ``inp``'s progress hears the rows decoded after each chunk.
+
+    >>> import io
+    >>> data = b"".join(b'{"ts": %d, "cost": 0.5, "request_tags": ["t/%d"]}\\n' % (i, i % 3)
+    ...                 for i in range(5))
+    >>> [(start, len(log)) for start, log in text_chunks("jsonl", TextInput(io.BytesIO(data)))]
+    [(0, 5)]
+    """
+    mods = _arrow()
+    if mods is None:
+        raise _Refused("no pyarrow")
+    pa = mods[0]
+    trie = TagTrie() if trie is None else trie
+    start = 0
+    for table in compact_tables(fmt, inp, opts):
+        log = build(table) if build is not None else \
+            _chunk_log(pa, table, inp.name, policy, trie, opts)
+        del table
+        yield start, log
+        start += len(log)
+        inp.report(start)
+    inp.report(start, final=True)
+
+
+def jsonl_chunks(inp: TextInput, *, policy: TagPolicy | None = None,
+                 trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS,
+                 build: Callable[[Any], RequestLog] | None = None
+                 ) -> Iterator[tuple[int, RequestLog]]:
+    """:func:`text_chunks` of a JSONL source."""
+    return text_chunks("jsonl", inp, policy=policy, trie=trie, opts=opts, build=build)
+
+
+def csv_chunks(inp: TextInput, *, policy: TagPolicy | None = None,
+               trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS,
+               build: Callable[[Any], RequestLog] | None = None
+               ) -> Iterator[tuple[int, RequestLog]]:
+    """:func:`text_chunks` of a CSV source (no refusal of a CSV chunk changes the rows
+    before it: the header decides the columns)."""
+    return text_chunks("csv", inp, policy=policy, trie=trie, opts=opts, build=build)
+
+
+def _whole_log(fmt: str, inp: TextInput, policy: TagPolicy | None, trie: TagTrie | None,
+               opts: ReadOptions) -> RequestLog | None:
+    """The log of a whole JSONL or CSV source by the compiled path (the chunks' compact
+    tables concatenated, then one log), or None when it refuses."""
+    mods = _arrow()
+    if mods is None:
+        return None
+    pa = mods[0]
+    try:
+        parts = []
+        rows = 0
+        for table in compact_tables(fmt, inp, opts):
+            rows += table.num_rows
+            parts.append(table)
+            inp.report(rows)
+        log = _log_of(pa, parts, inp.name, policy, trie, opts)
+    except _Refused:
+        return None
+    inp.report(len(log), final=True)
+    return log
+
+
+def jsonl_log(inp: TextInput, *, policy: TagPolicy | None = None,
+              trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS
+              ) -> RequestLog | None:
+    """The log of a JSONL source by the compiled path, or None when it refuses (see the
+    module doc)."""
+    return _whole_log("jsonl", inp, policy, trie, opts)
+
+
 def csv_log(inp: TextInput, *, policy: TagPolicy | None = None,
             trie: TagTrie | None = None, opts: ReadOptions = DEFAULTS
             ) -> RequestLog | None:
     """The log of a CSV source by the compiled path, or None when it refuses (see the module
     doc)."""
-    mods = _arrow()
-    if mods is None:
-        return None
-    pa, pc, _, pcsv = mods
-    threads = get_threads()
-    try:
-        parts = []
-        for present, table in _ahead(lambda: _csv_tables(inp, pa, pcsv, False, opts.columns),
-                                     threads):
-            parts.append(pa.table(_compact_csv(table, present, opts)))
-            del table
-            _release(pa)
-            inp.report()
-        inp.report()
-        if not parts or not sum(p.num_rows for p in parts):
-            return None
-        return _log_of(pa, parts, inp.name, policy, trie, opts)
-    except _Refused:
-        return None
+    return _whole_log("csv", inp, policy, trie, opts)
+
+
+def read_text(fmt: str, source: Source, python_path: Callable[..., RequestLog], *,
+              policy: TagPolicy | None, on_error: str, trie: TagTrie | None,
+              progress: Progress | None, opts: ReadOptions) -> RequestLog:
+    """What :func:`~tagcore.io.read_jsonl` and :func:`~tagcore.io.read_csv` do once their
+    arguments are checked: the compiled path (:func:`jsonl_log`, :func:`csv_log`), and when
+    it refuses, the exact ``python_path(data, name, policy=, on_error=, trie=, opts=)`` over
+    the whole file; ``progress`` hears the rows decoded (by the Python path: once, at the
+    end)."""
+    inp = TextInput(source, progress)
+    log = _whole_log(fmt, inp, policy, trie, opts)
+    if log is None:
+        data, name = inp.whole()
+        log = python_path(data, name, policy=policy, on_error=on_error, trie=trie, opts=opts)
+        inp.report(len(log), final=True)
+    return log

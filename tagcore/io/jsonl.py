@@ -62,12 +62,8 @@ def read_jsonl(path_or_file: Source, *, policy: TagPolicy | None = None,
     """
     on_error = _check_on_error(on_error)
     opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
-    src = _text.TextInput(path_or_file, progress)
-    log = _text.jsonl_log(src, policy=policy, trie=trie, opts=opts)
-    if log is not None:
-        return log
-    data, name = src.whole()
-    return _read_jsonl_lines(data, name, policy=policy, on_error=on_error, trie=trie, opts=opts)
+    return _text.read_text("jsonl", path_or_file, _read_jsonl_lines, policy=policy, on_error=on_error,
+                           trie=trie, progress=progress, opts=opts)
 
 
 def _read_jsonl_lines(data: bytes, name: str, *, policy: TagPolicy | None, on_error: str,

@@ -49,8 +49,15 @@ of 10M requests with about three top-level tags each: about 240 MB, 650 MiB peak
 
 Sources and limits
 ------------------
-JSONL, CSV and JSON files are read whole by the existing readers, one piece per file (not yet
-in batches); a RecordBatchReader can be read once, so questions that need two passes (``last=``
+JSONL and CSV files are streamed, one piece per file read chunk by chunk (16 MiB of JSONL, 4
+MiB of CSV) by the readers' compiled chunk decoder (:func:`tagcore.io._text.text_chunks`), each
+chunk a chunk log: a scan of one holds about ``threads x (a chunk's text + its Arrow table +
+its chunk log) + the merged partial``, never the file. When the compiled path refuses a chunk
+(a bad value, a line it cannot vouch for), the file is read whole by the exact Python path,
+which raises the reader's error with its line, or gives the rows after the chunks already
+read; a JSONL file where a native key may first appear after its first chunk (its bytes are
+looked at before the first chunk is given) is read whole, as are JSON, gzip files (and a file
+refused at its first chunk): those hold the file's log in memory. A RecordBatchReader can be read once, so questions that need two passes (``last=``
 after a filter, ``top`` with full attribution, an error that names a row) refuse it; a recorder
 folder is read whole. A scan validates what it reads: a bad value in a column the question does
 not read, or in a row group it prunes, is not reported (the in-memory reader would refuse it).
