@@ -57,8 +57,8 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
     ``ts``, ``tags_sep`` splits tags written as delimited text, and ``prices`` (a
     :class:`~tagcore.prices.PriceTable`) prices a file without a cost column from its tokens.
     Bad values raise :class:`LogError` naming file, row (0-based) and column, or with
-    ``on_error="skip"`` are dropped and counted. ``progress(done_bytes, total_bytes)`` is
-    called after each row group.
+    ``on_error="skip"`` are dropped and counted. ``progress(rows_done, rows_total)`` is
+    called after each row group is decoded (rows of the file, from its metadata).
 
     >>> import tempfile, os
     >>> log = RequestLog.from_records([{"ts": "2026-01-01T00:00:00.000000001Z", "model": "m",
@@ -70,6 +70,30 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
     >>> back.ts.tolist(), back.cost.tolist(), back.tags_of(0)
     ([1767225600000000001], [3], ['a/b', 'c'])
     """
+    opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
+    _pyarrow()
+    if on_error == "raise" and trie is None:
+        # a file's row groups through the scan's chunk decoder, side by side on threads (the
+        # same log; what it cannot vouch for is read below: tagcore.scan._collect)
+        from tagcore.scan._collect import read_whole
+
+        got = read_whole(path, columns=opts.columns, policy=policy, ts_unit=opts.ts_unit,
+                         tags_sep=opts.tags_sep, prices=opts.prices, progress=progress)
+        if got is not None:
+            return got
+    return _read_classic(path, columns=opts.columns, policy=policy, on_error=on_error,
+                         trie=trie, progress=progress, ts_unit=opts.ts_unit,
+                         tags_sep=opts.tags_sep, prices=opts.prices)
+
+
+def _read_classic(path: Source, *, columns: Sequence[str] | Mapping[str, str] | None = None,
+                  policy: TagPolicy | None = None, on_error: str = "raise",
+                  trie: TagTrie | None = None, progress: Progress | None = None,
+                  ts_unit: str = "s", tags_sep: str | None = None,
+                  prices: PriceTable | None = None) -> RequestLog:
+    """:func:`read_parquet` by one table of the whole file on one thread: the definition the
+    scan's path (:mod:`tagcore.scan._collect`) answers for, and the reader of everything it
+    leaves (a file object, stdin, ``on_error="skip"``, a caller's trie, a bad value)."""
     opts = ReadOptions(columns, ts_unit, tags_sep, prices).checked()
     pa, _, pq = _pyarrow()
     if isinstance(path, (str, os.PathLike)) and os.fspath(path) == "-":
@@ -94,12 +118,12 @@ def read_parquet(path: Source, *, columns: Sequence[str] | Mapping[str, str] | N
         else:
             pf = pq.ParquetFile(path, read_dictionary=leaves)
             md = pf.metadata
-            total = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+            total = md.num_rows
             parts, done = [], 0
             progress(0, total)
             for i in range(md.num_row_groups):
                 parts.append(pf.read_row_group(i, columns=file_cols))
-                done += md.row_group(i).total_byte_size
+                done += md.row_group(i).num_rows
                 progress(done, total)
             table = (pa.concat_tables(parts) if parts
                      else pf.schema_arrow.empty_table().select(file_cols))
