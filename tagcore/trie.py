@@ -330,7 +330,15 @@ class TagTrie:
             raise TypeError(f"merge() takes a TagTrie, got {type(other).__name__}")
         if other is self:
             return np.arange(len(self), dtype=np.int32)
-        return self.add_many(list(other._paths))  # parents come before children in id order
+        paths = list(other._paths)
+        ids = list(map(self._index.get, paths))  # most paths are known: one lookup each
+        if None in ids:
+            get, intern = self._index.get, self._intern  # parents come before children
+            for i, (q, j) in enumerate(zip(paths, ids)):
+                if j is None:
+                    k = get(q)
+                    ids[i] = intern(q) if k is None else k
+        return np.array(ids, dtype=np.int32) if ids else np.empty(0, dtype=np.int32)
 
     def copy(self) -> TagTrie:
         """An independent copy with the same ids.
@@ -352,17 +360,103 @@ class TagTrie:
         new._cache = {}
         return new
 
+    def subset(self, ids: Iterable[int] | np.ndarray) -> tuple[TagTrie, np.ndarray]:
+        """The nodes ``ids`` and all their ancestors as a new trie, in the same relative id
+        order; return ``(trie, remap)`` with ``remap[old_id] == new_id`` (int64, -1 for a node
+        left out). ``remap`` is increasing where it is not -1, so sorted ids stay sorted.
+
+        >>> t = TagTrie(["a/b", "c/d", "a/e"])
+        >>> s, remap = t.subset([4])
+        >>> list(s), remap.tolist()
+        (['a', 'a/e'], [0, -1, -1, -1, 1])
+        """
+        n = len(self._paths)
+        ids = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=np.int64)
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+            raise IndexError(f"subset(): node ids must be in [0, {n})")
+        mark = np.zeros(n, dtype=bool)
+        mark[ids] = True
+        parents = np.array(self._parent, dtype=np.int64)
+        todo = np.unique(ids)
+        while todo.size:  # one level of ancestors a step
+            up = parents[todo]
+            up = up[up >= 0]
+            up = up[~mark[up]]
+            mark[up] = True
+            todo = np.unique(up)
+        kept = np.flatnonzero(mark)
+        remap = np.full(n, -1, dtype=np.int64)
+        remap[kept] = np.arange(kept.size)
+        new = TagTrie()
+        k = kept.tolist()
+        paths, segs = self._paths, self._segment
+        new._paths = [paths[i] for i in k]
+        new._segment = [segs[i] for i in k]
+        new._depth = [self._depth[i] for i in k]
+        new._index = dict(zip(new._paths, range(len(k))))
+        new_parent = np.where(parents[kept] >= 0, remap[np.maximum(parents[kept], 0)], -1)
+        new._parent = new_parent.tolist()
+        new._root = remap[np.array(self._root, dtype=np.int64)[kept]].tolist() if k else []
+        new._kids = [None] * len(k)
+        kids = new._kids
+        for i, (p, seg) in enumerate(zip(new._parent, new._segment)):
+            if p < 0:
+                new._root_kids[seg] = i
+            else:
+                d = kids[p]
+                if d is None:
+                    d = kids[p] = {}
+                d[seg] = i
+        return new, remap
+
     # --- pickling: the paths in id order are the whole state ----------------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         return {"paths": list(self._paths)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # one pass over the paths (each one's parent is the path before its last separator,
+        # which has a smaller id), not one add() each: a cluster's partial carries a trie
         TagTrie.__init__(self)
-        for p in state["paths"]:
-            self.add(p)
-        if len(self) != len(state["paths"]):
-            raise ValueError("pickled TagTrie is inconsistent: paths not in id order")
+        paths = list(state["paths"])
+        n = len(paths)
+        bad = ValueError("pickled TagTrie is inconsistent: paths not in id order")
+        if not all(type(q) is str for q in paths):
+            raise bad
+        index = dict(zip(paths, range(n)))
+        if len(index) != n:
+            raise bad
+        parent: list[int] = []
+        depth: list[int] = []
+        root: list[int] = []
+        segment: list[str] = []
+        kids: list[dict[str, int] | None] = [None] * n
+        root_kids: dict[str, int] = {}
+        get = index.get
+        for i, q in enumerate(paths):
+            pos = q.rfind(SEP)
+            seg = q[pos + 1:]
+            if not seg:
+                raise bad
+            if pos < 0:
+                parent.append(-1)
+                depth.append(1)
+                root.append(i)
+                root_kids[seg] = i
+            else:
+                par = get(q[:pos], n)
+                if par >= i:
+                    raise bad
+                parent.append(par)
+                depth.append(depth[par] + 1)
+                root.append(root[par])
+                d = kids[par]
+                if d is None:
+                    d = kids[par] = {}
+                d[seg] = i
+            segment.append(seg)
+        self._index, self._paths, self._parent, self._depth = index, paths, parent, depth
+        self._root, self._segment, self._kids, self._root_kids = root, segment, kids, root_kids
 
     def __reduce__(self):
         return (TagTrie, (), self.__getstate__())

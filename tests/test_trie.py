@@ -422,6 +422,53 @@ def test_pickle_and_copy_preserve_ids(paths):
     assert t.copy() == t
 
 
+@given(paths_st, st.data())
+def test_subset_keeps_ids_ancestors_and_order(paths, data):
+    """subset(ids) against a pure-Python oracle: the chosen paths and all their prefixes, in
+    the original id order, and a remap old -> new."""
+    t = TagTrie(paths)
+    n = len(t)
+    ids = data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=8)) if n else []
+    sub, remap = t.subset(ids)
+    all_paths = list(t)
+    want = {q for i in ids for q in prefixes(all_paths[i])}
+    assert list(sub) == [q for q in all_paths if q in want]  # relative order kept
+    assert remap.dtype == np.int64 and remap.shape == (n,)
+    for i, q in enumerate(all_paths):
+        assert remap[i] == (sub.id(q) if q in want else -1)
+    check_invariants(sub)
+    assert sub.children().tolist() == [sub.id(q) for q in all_paths
+                                       if q in want and "/" not in q]
+    assert pickle.loads(pickle.dumps(sub)) == sub == TagTrie(list(sub))
+    sub.add("zz/new")  # a subset grows like any trie
+    check_invariants(sub)
+
+
+def test_subset_rejects_ids_out_of_range():
+    t = TagTrie(["a/b"])
+    with pytest.raises(IndexError):
+        t.subset([2])
+    assert list(t.subset([])[0]) == []
+
+
+@given(paths_st)
+def test_unpickled_trie_grows_like_the_original(paths):
+    t = TagTrie(paths)
+    u = pickle.loads(pickle.dumps(t))
+    check_invariants(u)
+    for q in list(t)[:3]:
+        assert u.children(q).tolist() == t.children(q).tolist()
+    assert u.add("new/x/y") == t.add("new/x/y") and u == t
+
+
+@pytest.mark.parametrize("paths", [["a/b"], ["a", "a"], ["a", "a//b"], ["a/"], [""], [3],
+                                   ["b", "a/b"]])
+def test_inconsistent_pickle_state_is_refused(paths):
+    t = TagTrie.__new__(TagTrie)
+    with pytest.raises(ValueError, match="inconsistent"):
+        t.__setstate__({"paths": paths})
+
+
 # --- stateful: TagTrie next to a plain dict model ----------------------------------------------
 
 
