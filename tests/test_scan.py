@@ -272,6 +272,116 @@ def test_partials_merge_in_any_order_and_across_tries(tmp_path_factory, recs, se
         assert_same(whole._finish(plan, merged, (), None, []), expected, approx=SPLIT_FLOATS)
 
 
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(recs=records(min_size=1, max_size=40), seed=st.integers(0, 2**16))
+def test_compacted_partials_merge_to_the_same_answer(tmp_path_factory, recs, seed):
+    """What a cluster's task ships (:meth:`Partial.compact`: only the paths the partial
+    names and those the answer may show, ids remapped) merges, in any order and pickled, to
+    the answer of the uncompacted partials, and to the in-memory log's. Each file's trie
+    also holds paths no question here names (as a worker's does after other questions)."""
+    import pickle
+
+    from tagcore.scan import _plans as P
+    from tagcore.scan.partial import shown_nodes
+
+    folder = str(tmp_path_factory.mktemp("cp"))
+    paths = write_parts(RequestLog.from_records(recs), folder, 3)
+    log = read_all(paths)
+    whole = tc.scan(folder)
+    lat = ["requests", "cost", "latency_p50", "latency_p95"]
+    plans = {
+        "full": (lambda: P.RollupPlan(None, None, "full", None, "cost", None),
+                 lambda: log.rollup(), False),
+        "level": (lambda: P.RollupPlan(None, 1, "full", None, "cost", lat),
+                  lambda: log.rollup(level=1, metrics=lat), False),
+        "sketched": (lambda: P.RollupPlan(None, 1, "full", None, "cost", lat),
+                     lambda: log.rollup(level=1, metrics=lat), True),
+        "under": (lambda: P.RollupPlan("customer/acme", None, "full", None, "cost", None),
+                  lambda: log.rollup(under="customer/acme"), False),
+        "split": (lambda: P.RollupPlan("customer", None, "split", "model", "cost", lat),
+                  lambda: log.rollup(under="customer", attribution="split", by="model",
+                                     metrics=lat), False),
+        "pivot": (lambda: P.PivotPlan("customer", "env", "cost"),
+                  lambda: log.pivot("customer", "env"), False),
+        "totals": (lambda: P.TotalsPlan(None, frozenset()), lambda: log.totals(), False),
+    }
+    rng = random.Random(seed)
+    shown = rng.random() < 0.3  # a path the answer lists (pivot), or names (under)
+    for make, want, sketch in plans.values():
+        plan = make()
+        parts = []
+        for i, p in enumerate(paths):
+            one = tc.scan(p)  # scans of one file share its trie
+            one._src.order_prefix = (i,)
+            with one._src.lock:  # paths that only an earlier question would have interned
+                one._src.trie.add_many(["zz/extra/deep", *(["customer/zz/x"] if shown else [])])
+            parts += [x.sketched(200) if sketch else x for x in one._partials(plan)]
+        small = []
+        for x in parts:
+            keep = shown_nodes(x.trie, plan.anchors, plan.vocab)
+            c = x if keep is None else x.compact(keep)
+            assert len(c.trie) <= len(x.trie)
+            assert set(c.trie) <= set(x.trie) and "zz/extra/deep" not in c.trie
+            small.append(pickle.loads(pickle.dumps(c)))
+        order = list(range(len(parts)))
+        rng.shuffle(order)
+
+        def merged(ps, order=order):
+            out = ps[order[0]]
+            for j in order[1:]:
+                out = out.merge(ps[j]) if rng.random() < 0.5 else ps[j].merge(out)
+            return out
+
+        def answer(m, plan=plan):
+            try:
+                return whole._finish(plan, m, (), None, [])
+            except UnknownPathError as exc:
+                return ("unknown", str(exc))
+
+        big_answer, small_answer = answer(merged(parts)), answer(merged(small))
+        if isinstance(big_answer, tuple):
+            assert small_answer == big_answer
+            if not shown:
+                with pytest.raises(UnknownPathError):
+                    want()
+            continue
+        assert_same(small_answer, big_answer, approx=SPLIT_FLOATS)
+        if not shown:
+            assert_same(small_answer, want(), approx=SPLIT_FLOATS)
+
+
+def test_compact_drops_unnamed_paths_and_keeps_shown_ones():
+    from tagcore.scan import _plans as P
+    from tagcore.scan.partial import shown_nodes
+
+    log = RequestLog.from_records([
+        {"ts": T0, "cost": 5.0, "request_tags": ["customer/acme/eu", "env/prod"]},
+        {"ts": T0 + 1, "cost": 1.0, "request_tags": ["customer/globex"]}])
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "x.parquet")
+        log.to_parquet(path)
+        s = tc.scan(path)
+        s._src.trie.add_many(["other/a/b", "customer/initech"])
+        plan = P.RollupPlan(None, 1, "full", None, "cost", None)
+        (x,) = s._partials(plan)
+        c = x.compact(shown_nodes(x.trie, plan.anchors, plan.vocab))
+        assert list(c.trie) == ["other", "customer", "env"]  # level 1 may be shown, in order
+        c = x.compact(np.zeros(0, dtype=np.int64))
+        assert list(c.trie) == ["customer", "env"]  # the nodes with requests
+        assert c.parts[None].nodes.total[:, 0].tolist() == [2, 1]
+        plan = P.RollupPlan("customer", None, "split", None, "cost", None)
+        (x,) = s._partials(plan)
+        c = x.compact(shown_nodes(x.trie, plan.anchors, plan.vocab))
+        assert set(c.trie) == {"customer", "customer/acme", "customer/globex",
+                               "customer/initech"}  # the slots: customer's children
+        assert [c.trie.path(k) for k in c.parts[None].slots.keys if k >= 0] == \
+            [x.trie.path(k) for k in x.parts[None].slots.keys if k >= 0]
+
+
 def test_partials_pickle(tmp_path):
     import pickle
 

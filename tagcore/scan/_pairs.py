@@ -20,7 +20,7 @@ from tagcore import kernels
 from tagcore._kernels import _partial
 from tagcore._validate import as_array, check_csr, check_length, check_parents
 
-__all__ = ["latency_pairs", "latency_pairs_slow", "gather", "quantiles_of"]
+__all__ = ["latency_pairs", "latency_pairs_slow", "gather", "quantiles_of", "sketch_quantiles"]
 
 _MODES = {"any": 0, "primary": 1}
 
@@ -227,4 +227,37 @@ def quantiles_of(ptr: np.ndarray, values: np.ndarray, qs: Sequence[float],
         pick(k)
     out = kernels.lerp(a, b, gamma)
     out[counts == 0] = np.nan
+    return out
+
+
+def sketch_quantiles(sketches: Any, keys: np.ndarray, counts: np.ndarray,
+                     qs: Sequence[float]) -> np.ndarray:
+    """Quantiles ``qs`` of each of ``keys`` (any order) from mergeable sketches
+    (:class:`~tagcore.scan.partial.LatencySketches`): a key whose sketch still holds every
+    value gets the exact quantiles (:func:`quantiles_of` over those values, so the in-memory
+    ones to the bit); a key in estimation mode the sketch's, within its stated rank error.
+    ``counts`` (values per key, from the roll-up) must agree with the sketches.
+
+    >>> from tagcore.scan.partial import Latencies, LatencySketches
+    >>> sk = LatencySketches.of(Latencies([(np.array([0]), np.array([0, 3]), np.array([3., 1., 2.]))], {}), 100)
+    >>> sketch_quantiles(sk, np.array([0, 5]), np.array([3, 0]), [0.5, 0.95]).tolist()
+    [[2.0, 2.9], [nan, nan]]
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.full((keys.size, len(qs)), np.nan)
+    exact_pos, segs = [], []
+    for i, key in enumerate(keys.tolist()):
+        if sketches.count(key) != counts[i]:
+            raise AssertionError("scan: the latencies sketched do not match the counts")  # a bug
+        vals = sketches.values(key)
+        if vals is None:
+            out[i] = sketches.estimate(key, qs)
+        elif vals.size:
+            exact_pos.append(i)
+            segs.append(vals)
+    if exact_pos:
+        ptr = np.zeros(len(segs) + 1, dtype=np.int64)
+        np.cumsum([v.size for v in segs], out=ptr[1:])
+        out[exact_pos] = quantiles_of(ptr, np.concatenate(segs), qs)
     return out

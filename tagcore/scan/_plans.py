@@ -21,9 +21,10 @@ import pandas as pd
 from tagcore import kernels
 from tagcore.query import _common as C
 from tagcore.query.rollup import _group_column, _marked
-from tagcore.scan._pairs import gather, latency_pairs, quantiles_of
+from tagcore.scan._pairs import gather, latency_pairs, quantiles_of, sketch_quantiles
 from tagcore.scan.partial import (
     Latencies,
+    LatencySketches,
     NodeSums,
     PairSums,
     Part,
@@ -191,10 +192,13 @@ def _slot_sums(nodes: np.ndarray, iacc: np.ndarray, facc: np.ndarray,
                     None if unpriced is None else np.ascontiguousarray(unpriced[:, order]))
 
 
-def _quantiles(lats: Latencies | None, keys: np.ndarray, counts: np.ndarray,
-               qv: Sequence[float]) -> np.ndarray:
-    """Exact quantiles per key (any order) from the kept latencies; counts must agree."""
+def _quantiles(lats: Latencies | LatencySketches | None, keys: np.ndarray,
+               counts: np.ndarray, qv: Sequence[float]) -> np.ndarray:
+    """Exact quantiles per key (any order) from the kept latencies (from sketches: see
+    :func:`~tagcore.scan._pairs.sketch_quantiles`); counts must agree."""
     keys = np.asarray(keys, dtype=np.int64)
+    if isinstance(lats, LatencySketches):
+        return sketch_quantiles(lats, keys, counts, qv)
     order = np.argsort(keys, kind="stable")
     ptr, vals = gather(lats.runs if lats is not None else [], keys[order])
     got = np.diff(ptr)
@@ -223,8 +227,19 @@ class Plan:
     #: the part of the trie the answer can see (see :data:`Anchors`); None: all of it
     anchors: Anchors = None
 
+    #: the latencies of this question's partials may be turned into mergeable sketches
+    #: (:meth:`Partial.sketched`): a cluster's tasks do, a local scan never does
+    sketchable: bool = False
+
     def question(self) -> tuple:
-        return (type(self).__name__, id(self))
+        """What identifies this question's partials: fixed at the first call, and kept when
+        the plan is pickled to another process (whose partials then merge with this one's)."""
+        got = self.__dict__.get("_question")
+        if got is None:
+            import os
+
+            got = self._question = (type(self).__name__, id(self), os.getpid())
+        return got
 
     def chunk(self, log: Any, ctx: Ctx) -> Partial:
         raise NotImplementedError
@@ -235,6 +250,11 @@ class Plan:
     def row_mask(self, log: Any, ctx: Ctx) -> np.ndarray | None:
         """Rows of a chunk (after the filters) that the question covers; None: all."""
         return None
+
+    def forget(self, order: tuple) -> None:
+        """Drop what the chunks of the piece at ``order`` left in the plan (the piece is
+        decoded again: :class:`tagcore.scan._source.RestartPiece`); a plan that keeps
+        nothing but its partials has nothing to drop."""
 
 
 def _needs(metrics: Sequence[str]) -> set[str]:
@@ -357,6 +377,10 @@ class CollectPlan(Plan):
         self.logs[ctx.order] = log
         return Partial(self.question(), ctx.trie, Summary(rows=len(log)), {})
 
+    def forget(self, order: tuple) -> None:
+        for k in [k for k in list(self.logs) if k[:len(order)] == order]:
+            del self.logs[k]
+
 
 # ------------------------------------------------------------------------------- totals
 
@@ -372,6 +396,7 @@ class TotalsPlan(Plan):
         self.qnames = [m for m in self.metrics if m in L._QUANTILES]
         self.need = frozenset(_needs(self.metrics))
         self.anchors = ()
+        self.sketchable = bool(self.qnames)
 
     def chunk(self, log: Any, ctx: Ctx) -> Partial:
         s = Summary.of_log(log, ctx.columns, ctx.unknown)
@@ -401,13 +426,20 @@ def exact_total(view: View, metric: str) -> int:
 
 
 def totals_series(metrics: Sequence[str], s: Summary, view: View,
-                  lats: Latencies | None) -> pd.Series:
+                  lats: Latencies | LatencySketches | None) -> pd.Series:
     """The series :func:`tagcore.query.totals` returns, from a summary (and, for quantiles,
-    every known latency in row order)."""
+    every known latency in row order, or their sketch)."""
     L = _log_mod()
     n = s.rows
     allv = None
-    if lats is not None:
+    sketch = None
+    if isinstance(lats, LatencySketches):
+        allv = lats.values(None)
+        if allv is None:  # estimation mode: the sketch's quantiles
+            sketch = lats
+        if lats.count(None) != s.lat_count:
+            raise AssertionError("scan: the latencies sketched do not match the count")  # a bug
+    elif lats is not None:
         rows = lats.rows
         allv = (np.concatenate([rows[k] for k in sorted(rows)]) if rows
                 else np.zeros(0, dtype=np.float64))
@@ -424,10 +456,12 @@ def totals_series(metrics: Sequence[str], s: Summary, view: View,
             if m == "cost":
                 out[m] /= C.NANOS
         elif m == "latency_mean":
-            if allv is not None:
+            if allv is not None and not isinstance(lats, LatencySketches):
                 out[m] = float(allv.mean()) if allv.size else float("nan")
             else:
                 out[m] = s.lat_sum / s.lat_count if s.lat_count else float("nan")
+        elif m in L._QUANTILES and sketch is not None:
+            out[m] = float(sketch.estimate(None, [L._QUANTILES[m]])[0])
         elif m in L._QUANTILES:
             assert allv is not None
             out[m] = float(np.quantile(allv, L._QUANTILES[m])) if allv.size else float("nan")
@@ -475,6 +509,7 @@ class RollupPlan(Plan):
         if attribution != "full" and under is None and level is None:
             C._set_nodes(_TrieOnly(TagTrie()), None, None, attribution)  # type: ignore[arg-type]
         self.want_lat, self.want_time, self.qnames = C._wants(self.metrics)
+        self.sketchable = bool(self.qnames)
         need = _needs(self.metrics)
         if sort == "cost":
             need.add("cost")

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tagcore import _threads
+from tagcore import _progress, _threads
 from tagcore.scan import _plans as P
-from tagcore.scan._source import Piece, Source
+from tagcore.scan._source import Piece, RestartPiece, Source
 from tagcore.scan.partial import Partial, Summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +52,115 @@ class _Step:
         if self.status is not None:
             out.add("status")
         return out
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """One pass of a question, resolved before any piece is read (see
+    :meth:`Scan.pass_spec`): the ``plan``, the filter ``steps`` and their windows ``wins``
+    (exclusive low, inclusive high ns; "now" already taken), the windows a piece's ``ts``
+    statistics are pruned by (``prune``), the tag filters, the tag ``anchors`` and the native
+    columns read (``need``). It pickles, so that a worker of a cluster runs
+    :func:`piece_task` with the same decisions as the process that asked."""
+
+    plan: P.Plan
+    steps: tuple[_Step, ...]
+    group: tuple[str, Any] | None
+    wins: tuple[tuple[int, int] | None, ...]
+    prune: tuple[tuple[int, int], ...]
+    tag_filters: tuple[Filter, ...]
+    anchors: P.Anchors
+    need: frozenset[str]
+
+    def new_stats(self) -> dict[str, Any]:
+        """The counters of a pass, at zero (see :attr:`Scan.stats`)."""
+        return {"pieces": 0, "decoded": 0, "pruned_time": 0, "pruned_tags": 0, "rows": 0,
+                "anchors": self.anchors,
+                "columns": sorted(self.need - ({"request_tags"} if self.anchors == ()
+                                               else set()))}
+
+
+def vocab(src: Source, piece: Piece, anchors: P.Anchors = None) -> None:
+    """Intern the tags of a piece that was not decoded (those ``anchors`` keep)."""
+    if src.peek_tags(piece, anchors) is None:
+        src.decode(piece, frozenset({"request_tags"}), anchors=anchors)
+
+
+def piece_task(src: Source, spec: PassSpec, piece: Piece, kthreads: int = 1,
+               vocab_pruned: bool = False) -> tuple[Partial | None, int, str]:
+    """Run one piece of ``src`` through ``spec``: ``(partial or None, rows decoded, how)``,
+    ``how`` one of ``"decoded"``, ``"time"`` (pruned by its ``ts`` statistics, its tags
+    interned when the plan lists every node), ``"time-unseen"`` (pruned, tags not read) and
+    ``"tags"`` (no row can pass the tag filters). ``vocab_pruned`` interns the tags of every
+    time-pruned piece (a cluster's task, whose trie travels with its partial)."""
+    plan, anchors, tag_filters = spec.plan, spec.anchors, spec.tag_filters
+    with _threads.threads(kthreads):
+        if piece.ts_min is not None and piece.ts_max is not None and any(
+                piece.ts_max <= lo or piece.ts_min > hi for lo, hi in spec.prune):
+            if plan.vocab or vocab_pruned:
+                vocab(src, piece, anchors)
+                return None, 0, "time"
+            return None, 0, "time-unseen"
+        if tag_filters and piece.kind == "parquet":
+            ids = src.peek_tags(piece, anchors)
+            if ids is not None:
+                with src.lock:  # the trie's arrays, while no other thread grows it
+                    pruned = any(_cannot_match(f, ids, src.trie) for f in tag_filters)
+                if pruned:
+                    return None, 0, "tags"
+        try:
+            return _decoded(src, spec, piece, kthreads, -1)
+        except RestartPiece:  # what the chunks gave is not the piece's answer: whole, again
+            plan.forget(piece.order)
+            return _decoded(src, spec, piece, kthreads, None)
+
+
+def _decoded(src: Source, spec: PassSpec, piece: Piece, kthreads: int, batch: int | None
+             ) -> tuple[Partial | None, int, str]:
+    """:func:`piece_task`'s pass over the chunks of a piece (``batch`` as
+    :meth:`Source.decode_parts` takes it)."""
+    plan = spec.plan
+    merged: Partial | None = None
+    rows = 0
+    for start, log in src.decode_parts(piece, spec.need, batch=batch, anchors=spec.anchors,
+                                       read_threads=kthreads > 1):
+        ctx = P.Ctx(src.trie, src.lock, (*piece.order, start),
+                    spec.need if piece.kind in ("parquet", "table") else _ALL,
+                    kthreads, src.piece_unknown(piece, log))
+        mask = chunk_mask(log, spec.steps, spec.wins, ctx)
+        if spec.group is not None:
+            mask = _and(mask, _group_mask(spec.group)(log, ctx))
+        mask = _and(mask, plan.row_mask(log, ctx))
+        rows += len(log)
+        sub = log if mask is None or mask.all() else log[mask]
+        del log
+        part = plan.chunk(sub, ctx)
+        del sub
+        merged = part if merged is None else merged.merge(part)
+        _release()
+    return merged, rows, "decoded"
+
+
+def chunk_mask(log: Any, steps: Sequence[_Step], wins: Sequence[tuple[int, int] | None],
+               ctx: P.Ctx) -> np.ndarray | None:
+    """The rows of a chunk that pass every filter (None: all), as
+    :func:`tagcore.query.filter` decides."""
+    mask = None
+    for st, w in zip(steps, wins):
+        m = np.ones(len(log), dtype=bool)
+        if st.expr is not None:
+            with ctx.lock:
+                m &= st.expr.mask(log.tag_offsets, log.tag_ids, log.trie, trusted=log)
+        if w is not None:
+            m &= (log.ts > w[0]) & (log.ts <= w[1])
+        if st.model is not None:
+            names = set(st.model)
+            codes = [i for i, name in enumerate(log.models) if name in names]
+            m &= np.isin(log.model_codes, codes)
+        if st.status is not None:
+            m &= _status_mask(st.status, log.status)
+        mask = _and(mask, m)
+    return mask
 
 
 class _BoundsView:
@@ -131,50 +240,6 @@ class _Inline:
         return fut
 
 
-class _Bar:
-    """Progress through a callback ``(rows_done, rows_total)`` or a tqdm bar."""
-
-    def __init__(self, progress: Any, total: int | None):
-        self.fn: Progress | None = None
-        self.bar = None
-        if progress is True:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, unit="rows", unit_scale=True, desc="scan")
-        elif callable(progress):
-            self.fn = progress
-        self.total = total or 0
-        self.done = 0
-        self._said = self.total
-
-    def add(self, rows: int) -> None:
-        self.done += rows
-        if self.bar is not None:
-            self.bar.update(rows)
-        if self.fn is not None:
-            self._said = max(self.total, self.done)
-            self.fn(self.done, self._said)
-
-    def skip(self, rows: int | None) -> None:
-        """A piece pruned: its rows leave the total."""
-        if rows:
-            self.total -= rows
-            if self.bar is not None:
-                self.bar.total = max(self.total, self.done)
-                self.bar.refresh()
-
-    def close(self) -> None:
-        """The end: a callback hears the final count once more when pruned pieces lowered
-        the total since its last call."""
-        if self.fn is not None and self.total < self._said:
-            self.fn(self.done, max(self.total, self.done))
-        if self.bar is not None:
-            self.bar.close()
-
-
 class Scan:
     """A lazy view of a log on disk (or in Arrow): each question streams the source's
     chunks through the same kernels as :class:`~tagcore.log.RequestLog` and returns the same
@@ -213,7 +278,8 @@ class Scan:
         return self._src.unknown() or frozenset()
 
     def _child(self, steps: tuple[_Step, ...]) -> Scan:
-        new = Scan.__new__(Scan)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)  # a subclass's own settings (a cluster scan's)
         new._src, new._steps, new._threads, new._progress = (self._src, steps, self._threads,
                                                              self._progress)
         new._bounds = {k: v for k, v in self._bounds.items() if k <= len(steps)}
@@ -398,8 +464,7 @@ class Scan:
 
     def _vocab(self, piece: Piece, anchors: P.Anchors = None) -> None:
         """Intern the tags of a piece that was not decoded (those ``anchors`` keep)."""
-        if self._src.peek_tags(piece, anchors) is None:
-            self._src.decode(piece, frozenset({"request_tags"}), anchors=anchors)
+        vocab(self._src, piece, anchors)
 
     def _partials(self, plan: P.Plan) -> list[Partial]:
         """One partial per decoded piece, unmerged (what a cluster ships; tests merge them in
@@ -408,22 +473,32 @@ class Scan:
         self._pass(plan, self._steps, keep=out)
         return out
 
-    def _pass(self, plan: P.Plan, steps: tuple[_Step, ...],
-              group: tuple[str, Any] | None = None,
-              keep: list[Partial] | None = None) -> tuple[Partial, list[Piece]]:
-        src = self._src
+    def pass_spec(self, plan: P.Plan, steps: tuple[_Step, ...] | None = None,
+                  group: tuple[str, Any] | None = None) -> PassSpec:
+        """What every piece of a pass over ``plan`` needs, resolved here once (the filters'
+        windows with their "now", the columns and tags to read): a worker that runs
+        :func:`piece_task` with it decides as this process would."""
+        steps = self._steps if steps is None else steps
         wins = self._windows(steps)
         prune = [w for w in wins if w is not None]
         if plan.window is not None:
             prune.append(plan.window)
-        tag_filters = [st.expr for st in steps if st.expr is not None]
+        tag_filters = tuple(st.expr for st in steps if st.expr is not None)
         anchors = P.union([plan.anchors, *(P.filter_anchors(f) for f in tag_filters)])
         need = set(plan.need) | {"request_tags"}
         for st in steps:
             need |= st.need()
         if group is not None:
             need.add(group[0])
-        need_f = frozenset(need)
+        plan.question()  # fixed before the plan travels (see Plan.question)
+        return PassSpec(plan, steps, group, tuple(wins), tuple(prune), tag_filters, anchors,
+                        frozenset(need))
+
+    def _pass(self, plan: P.Plan, steps: tuple[_Step, ...],
+              group: tuple[str, Any] | None = None,
+              keep: list[Partial] | None = None) -> tuple[Partial, list[Piece]]:
+        src = self._src
+        spec = self.pass_spec(plan, steps, group)
         total_rows = src.meta_rows()
         n_pieces = None
         pieces = src.pieces()
@@ -432,48 +507,13 @@ class Scan:
             n_pieces = len(pieces_l)
             pieces = iter(pieces_l)
         width, kthreads = self._inner_threads(n_pieces)
-        stats: dict[str, Any] = {"pieces": 0, "decoded": 0, "pruned_time": 0, "pruned_tags": 0,
-                                 "rows": 0, "anchors": anchors,
-                                 "columns": sorted(need_f - ({"request_tags"} if anchors == ()
-                                                             else set()))}
+        stats = spec.new_stats()
         self.stats = stats
         unseen: list[Piece] = []
-        bar = _Bar(self._progress, total_rows)
+        bar = _progress.Progress(self._progress, total_rows)
 
         def task(piece: Piece) -> tuple[Partial | None, int, str]:
-            with _threads.threads(kthreads):
-                if piece.ts_min is not None and piece.ts_max is not None and any(
-                        piece.ts_max <= lo or piece.ts_min > hi for lo, hi in prune):
-                    if plan.vocab:
-                        self._vocab(piece, anchors)
-                        return None, 0, "time"
-                    return None, 0, "time-unseen"
-                if tag_filters and piece.kind == "parquet":
-                    ids = src.peek_tags(piece, anchors)
-                    if ids is not None:
-                        with src.lock:  # the trie's arrays, while no other thread grows it
-                            pruned = any(_cannot_match(f, ids, src.trie) for f in tag_filters)
-                        if pruned:
-                            return None, 0, "tags"
-                merged: Partial | None = None
-                rows = 0
-                for start, log in src.decode_parts(piece, need_f, anchors=anchors,
-                                                   read_threads=kthreads > 1):
-                    ctx = P.Ctx(src.trie, src.lock, (*piece.order, start),
-                                need_f if piece.kind in ("parquet", "table") else _ALL,
-                                kthreads, src.piece_unknown(piece, log))
-                    mask = self._mask(log, steps, wins, ctx)
-                    if group is not None:
-                        mask = _and(mask, _group_mask(group)(log, ctx))
-                    mask = _and(mask, plan.row_mask(log, ctx))
-                    rows += len(log)
-                    sub = log if mask is None or mask.all() else log[mask]
-                    del log
-                    part = plan.chunk(sub, ctx)
-                    del sub
-                    merged = part if merged is None else merged.merge(part)
-                    _release()
-                return merged, rows, "decoded"
+            return piece_task(src, spec, piece, kthreads)
 
         merged: Partial | None = None
         errors: list[tuple[Any, BaseException]] = []
@@ -523,27 +563,6 @@ class Scan:
         if merged is None:
             merged = Partial(plan.question(), src.trie, Summary(), {}, chunks=0)
         return merged, unseen
-
-    def _mask(self, log: Any, steps: tuple[_Step, ...], wins: list[tuple[int, int] | None],
-              ctx: P.Ctx) -> np.ndarray | None:
-        """The rows of a chunk that pass every filter (None: all), as
-        :func:`tagcore.query.filter` decides."""
-        mask = None
-        for st, w in zip(steps, wins):
-            m = np.ones(len(log), dtype=bool)
-            if st.expr is not None:
-                with ctx.lock:
-                    m &= st.expr.mask(log.tag_offsets, log.tag_ids, log.trie, trusted=log)
-            if w is not None:
-                m &= (log.ts > w[0]) & (log.ts <= w[1])
-            if st.model is not None:
-                names = set(st.model)
-                codes = [i for i, name in enumerate(log.models) if name in names]
-                m &= np.isin(log.model_codes, codes)
-            if st.status is not None:
-                m &= _status_mask(st.status, log.status)
-            mask = _and(mask, m)
-        return mask
 
     # ------------------------------------------------------------------------ questions
 

@@ -6,9 +6,10 @@ and the decoder that turns one piece into a chunk :class:`~tagcore.log.RequestLo
   file under it (Parquet, JSONL, CSV, JSON; recursively, sorted by path), or, when it holds no
   data file but recorder segments, the **recorder** folder. A **glob** gives its matches, sorted;
   a **list** of paths its files in the order given.
-- **JSONL, CSV and JSON** files are one piece each, read by the existing readers
-  (:func:`tagcore.io.read_any`) over the scan's trie (not yet streamed in batches: see the
-  package doc).
+- **JSONL and CSV** files are one piece each, streamed chunk by chunk through the readers'
+  compiled chunk decoder (:func:`tagcore.io._text.text_chunks`) over the scan's trie; **JSON**
+  and gzip files, and a file the compiled path cannot vouch for, are read whole by
+  :func:`tagcore.io.read_any` (see ``Source._decode_text`` and the package doc).
 - An Arrow **Table** or **RecordBatch** gives one piece per batch of ``batch_rows`` rows, a
   **RecordBatchReader** one piece per batch it yields (it can be read once), a
   ``pyarrow.dataset.Dataset`` one piece per batch of its scanner (with projection).
@@ -66,6 +67,8 @@ class ParquetInfo:
     rows: list[int]
     ts_range: list[tuple[int, int] | None]
     extras: tuple[str, ...]
+    #: the pyarrow filesystem of a file named by an fsspec URL (None: a local path)
+    filesystem: Any = None
 
 
 @dataclass
@@ -93,6 +96,12 @@ class Piece:
         if self.kind == "parquet":
             return f"{self.name} (row group {self.rg})"
         return self.name
+
+
+def _is_url(path: str) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://...``, ``file://...``), not a local path."""
+    head, sep, _ = path.partition("://")
+    return bool(sep) and head.isidentifier() and len(head) > 1
 
 
 def _ts_unit(pa: Any, typ: Any) -> int | None:
@@ -219,6 +228,12 @@ class _TagIndex:
         return out
 
 
+class RestartPiece(Exception):
+    """A piece's chunks given so far are not the whole piece's answer (a JSONL key first seen
+    further on): the caller forgets them and decodes the piece again, whole
+    (``decode_parts(piece, ..., batch=None)``)."""
+
+
 class Source:
     """A resolved scan source (see the module doc) with its trie, lock and decoder."""
 
@@ -226,7 +241,7 @@ class Source:
                  columns: Sequence[str] | Mapping[str, str] | None = None,
                  policy: TagPolicy | None = None, on_error: str = "raise",
                  ts_unit: str = "s", tags_sep: str | None = None, prices: Any = None,
-                 batch_rows: int = 1 << 20):
+                 batch_rows: int = 1 << 20, share: bool = True):
         from tagcore.errors import check_on_error
         from tagcore.io._common import ReadOptions
 
@@ -246,9 +261,11 @@ class Source:
         #: gives each its place, so that partials keep the row order of the whole
         self.order_prefix: tuple = ()
         self.parquet: list[ParquetInfo] = []
+        self._inner: dict[str, str] = {}  # an fsspec URL -> the path its filesystem opens
         self._items: list[tuple[str, Any]] = []  # (kind, what) in row order
         self._resolve(source)
-        self._share_vocabulary()
+        if share:  # a reader's log gets a trie of its own (see tagcore.scan._collect)
+            self._share_vocabulary()
 
     def _share_vocabulary(self) -> None:
         """Adopt the trie (and its lock and tag indexes) of an earlier scan of the same files
@@ -327,6 +344,9 @@ class Source:
             raise FileNotFoundError(f"source: no data files in {source!r}")
 
     def _add_source_path(self, path: str, listed: bool = False) -> None:
+        if _is_url(path):
+            self._add_url(path)
+            return
         if os.path.isdir(path):
             files = []
             for root, dirs, names in os.walk(path):
@@ -375,13 +395,38 @@ class Source:
             raise ValueError(f"source: cannot tell the format of {path!r}; give format= "
                              "('parquet', 'jsonl', 'csv' or 'json')")
 
-    def _add_parquet(self, path: str) -> None:
+    def _add_url(self, url: str) -> None:
+        """Parquet files named by an fsspec URL (a file, a folder or a glob), read through
+        pyarrow's wrapper of the fsspec filesystem."""
+        try:
+            import fsspec
+            from pyarrow.fs import FSSpecHandler, PyFileSystem
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError(f"source: reading {url!r} needs fsspec (pip install fsspec)"
+                              ) from None
+        fs, root = fsspec.core.url_to_fs(url)
+        if any(c in root for c in "*?["):
+            files = sorted(fs.glob(root))
+        elif fs.isdir(root):
+            files = sorted(f for f in fs.find(root) if not os.path.basename(f).startswith(
+                (".", "_")))
+        else:
+            files = [root] if fs.exists(root) else []
+        files = [f for f in files if format_of(f) == "parquet" and not f.lower().endswith(".gz")]
+        if not files:
+            raise FileNotFoundError(f"source: no Parquet file at {url!r}")
+        pafs = PyFileSystem(FSSpecHandler(fs))
+        for f in files:
+            self._add_parquet(fs.unstrip_protocol(f), filesystem=pafs, inner=f)
+
+    def _add_parquet(self, path: str, filesystem: Any = None, inner: str | None = None
+                     ) -> None:
         from tagcore.io.parquet import _dict_leaves
 
         pa, _, pq = _pyarrow()
         name = path
         try:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path if inner is None else inner, filesystem=filesystem)
         except (OSError, pa.ArrowException) as exc:
             raise _error(name, "(file)", f"not a readable Parquet file ({exc})") from None
         schema = pf.schema_arrow
@@ -412,7 +457,9 @@ class Source:
                         rng = (lo * unit, hi * unit)
             ranges.append(rng)
         extras = tuple(k for k in (*INT_EXTRAS, *STR_EXTRAS) if k in present)
-        info = ParquetInfo(path, name, present, leaves, rows, ranges, extras)
+        info = ParquetInfo(path, name, present, leaves, rows, ranges, extras, filesystem)
+        if inner is not None:  # a URL (a worker resolves it again), opened as ``inner``
+            self._inner[path] = inner
         self.parquet.append(info)
         self._items.append(("parquet", info))
 
@@ -614,7 +661,8 @@ class Source:
         if pf is None:
             pa, _, pq = _pyarrow()
             try:
-                pf = pq.ParquetFile(info.path, read_dictionary=info.leaves)
+                pf = pq.ParquetFile(self._inner.get(info.path, info.path),
+                                    read_dictionary=info.leaves, filesystem=info.filesystem)
             except (OSError, pa.ArrowException) as exc:
                 raise _error(info.name, "(file)", f"not a readable Parquet file ({exc})") from None
             cache[info.path] = pf
@@ -686,7 +734,7 @@ class Source:
             yield 0, piece.data
             return
         if piece.kind == "text":
-            yield 0, self._decode_text(piece)
+            yield from self._decode_text(piece, anchors, whole=batch is None)
             return
         if piece.kind == "recorder":
             from tagcore.gateway.recorder import read_recorded
@@ -786,7 +834,80 @@ class Source:
             row += piece.row_start
         return LogError(exc.column, exc.reason, row=row, source=piece.where)
 
-    def _decode_text(self, piece: Piece) -> RequestLog:
+    def _decode_text(self, piece: Piece, anchors: Any = None, whole: bool = False
+                     ) -> Iterator[tuple[int, RequestLog]]:
+        """The chunk logs of a JSONL or CSV file, streamed a chunk at a time through the
+        readers' compiled chunk decoder (:func:`tagcore.io._text.text_chunks`), over the
+        source's trie; a JSON file, a gzip file or a file the compiled path refuses at its
+        first chunk is read whole by :func:`tagcore.io.read_any` (one log).
+
+        A refusal after some chunks were given (a bad value at line 70,000, say) reads the
+        file whole by the exact Python path, which raises the reader's error (file, line,
+        column), or gives the log whose first rows are the chunks given (the compiled path
+        vouched for them): its remaining rows are given, with what it dropped and counted.
+        A refusal that changes the chunks given too (a native key first seen further on,
+        which the Python path knows for every line) raises :class:`RestartPiece`: the
+        caller forgets what the piece gave and reads it again with ``whole``, in one log."""
+        from tagcore.io import _text
+        from tagcore.scan._decode import fast_log
+
+        if whole or piece.fmt not in ("jsonl", "csv") or _gzipped(piece.path):
+            yield 0, self._read_whole(piece)
+            return
+        o = self.opts
+        mapping: dict[str, str] = {}
+
+        def build(table: Any) -> RequestLog:
+            for c in table.column_names:
+                mapping.setdefault(c, c)
+            log = fast_log(table, mapping, self, piece.name, anchors)
+            if log is not None:
+                return log
+            from tagcore.io.arrow import _from_table
+
+            with self.lock:
+                try:
+                    return _from_table(table, piece.name, policy=self.policy, on_error="raise",
+                                       trie=self.trie, ts_unit=o.ts_unit, tags_sep=o.tags_sep,
+                                       prices=o.prices)
+                except LogError:
+                    raise _text._Refused("a problem the Python path reports") from None
+
+        given = 0
+        unknown: frozenset[str] | None = None
+        extras: set[str] = set()
+        dropped_tags = 0
+        try:
+            for start, log in _text.text_chunks(piece.fmt, _text.TextInput(piece.path),
+                                                opts=o, build=build):
+                unknown = log.unknown if unknown is None else unknown | log.unknown
+                extras.update(log.extras)
+                dropped_tags += log.dropped_tags
+                given = start + len(log)
+                yield start, log
+            return
+        except _text._Late:
+            if given:
+                raise RestartPiece(piece.name) from None
+        except _text._Refused:
+            pass
+        whole_log = self._read_whole(piece)
+        if not given:
+            yield 0, whole_log
+            return
+        if whole_log.unknown != unknown or set(whole_log.extras) != extras or \
+                len(whole_log) < given:
+            raise RuntimeError(  # the compiled path vouched for what it gave: a bug
+                f"{piece.name}: the streamed chunks disagree with the whole file's log; "
+                "please report it (read the file with tagcore.read_any meanwhile)")
+        rest = whole_log[given:]
+        rest._set_meta(dropped_rows=whole_log.dropped_rows,
+                       dropped_tags=whole_log.dropped_tags - dropped_tags,
+                       problems=whole_log.problems)
+        yield given, rest
+
+    def _read_whole(self, piece: Piece) -> RequestLog:
+        """A text piece read whole by the reader of its format, over the source's trie."""
         from tagcore.io import read_any
 
         with self.lock:
@@ -804,4 +925,11 @@ class Source:
             ids = remap[log.tag_ids] if log.tag_ids.size else log.tag_ids
             return log._replace(tag_ids=np.ascontiguousarray(ids, dtype=np.int32),
                                 trie=self.trie)
+
+
+
+def _gzipped(path: str) -> bool:
+    """Whether a file starts with gzip's magic bytes (read whole by a scan)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 

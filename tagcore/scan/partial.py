@@ -10,7 +10,8 @@ A :class:`Partial` holds
   ``rollup(by=)``), each with its own summary and the sums of the question: per node
   (:class:`NodeSums`, full roll-ups), per slot of a set and per time bucket (:class:`SlotSums`,
   split/primary roll-ups and time series), per pair of slots (:class:`PairSums`, pivots), and the
-  latencies that exact quantiles need (:class:`Latencies`);
+  latencies that exact quantiles need (:class:`Latencies`), or, in a cluster's partials, their
+  mergeable KLL sketches (:class:`LatencySketches`, :meth:`Partial.sketched`);
 - the :class:`~tagcore.trie.TagTrie` whose node ids key its arrays, and the labels of the
   groups in the order the chunk saw them.
 
@@ -43,7 +44,12 @@ import numpy as np
 
 from tagcore.trie import TagTrie
 
-__all__ = ["Latencies", "NodeSums", "PairSums", "Part", "Partial", "SlotSums", "Summary"]
+__all__ = ["Latencies", "LatencySketches", "NodeSums", "PairSums", "Part", "Partial",
+           "SlotSums", "Summary", "SKETCH_K", "shown_nodes"]
+
+#: the KLL parameter of :class:`LatencySketches` by default: a normalized rank error of
+#: about 0.14% (99% confidence), about 40 KB a sketch once it holds more than ~2k values
+SKETCH_K = 2000
 
 _I64_MAX = int(np.iinfo(np.int64).max)
 _I64_MIN = int(np.iinfo(np.int64).min)
@@ -77,6 +83,52 @@ def _add_iacc(dst: np.ndarray, src: np.ndarray) -> None:
     dst[..., :6] += src[..., :6]
     np.minimum(dst[..., 6], src[..., 6], out=dst[..., 6])
     np.maximum(dst[..., 7], src[..., 7], out=dst[..., 7])
+
+
+_SMALL_INTS = tuple(np.dtype(t) for t in (np.int8, np.int16, np.int32))
+
+
+def _pack_col(c: np.ndarray) -> Any:
+    """A column as it pickles small and comes back equal, bit for bit: a constant as
+    ``(value,)``, integers in the smallest integer dtype that holds them, else itself."""
+    if c.size == 0:
+        return c
+    bits = c.view(np.int64) if c.dtype == np.float64 else c
+    if (bits == bits.flat[0]).all():
+        return (c.flat[0].item(),)
+    if c.dtype.kind == "i":
+        lo, hi = int(c.min()), int(c.max())
+        for dt in _SMALL_INTS:
+            info = np.iinfo(dt)
+            if info.min <= lo and hi <= info.max:
+                return c.astype(dt)
+    return np.ascontiguousarray(c)
+
+
+def _pack(a: np.ndarray | None) -> Any:
+    """An array of sums as it pickles (see :func:`_pack_col`): column by column of its last
+    axis (a 1-d array is one column). Sums a question does not read hold the kernels'
+    starting values only (time columns, latency sums of a cost question) and cost a few
+    bytes; counts and tokens fit in 8 to 32 bits."""
+    if a is None:
+        return None
+    if a.ndim == 1:
+        return (a.shape, a.dtype.str, [_pack_col(a)])
+    return (a.shape, a.dtype.str, [_pack_col(a[..., j]) for j in range(a.shape[-1])])
+
+
+def _unpack(packed: Any) -> np.ndarray | None:
+    if packed is None:
+        return None
+    shape, dtype, cols = packed
+    out = np.empty(shape, dtype=np.dtype(dtype))
+    if len(shape) == 1:
+        c = cols[0]
+        out[:] = c[0] if isinstance(c, tuple) else c
+        return out
+    for j, c in enumerate(cols):
+        out[..., j] = c[0] if isinstance(c, tuple) else c
+    return out
 
 
 class Summary:
@@ -186,6 +238,12 @@ class NodeSums:
     def __len__(self) -> int:
         return int(self.total.shape[0])
 
+    def __getstate__(self) -> tuple:
+        return _pack(self.total), _pack(self.lat), _pack(self.unpriced)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.total, self.lat, self.unpriced = (_unpack(x) for x in state)
+
     def padded(self, n: int) -> NodeSums:
         """The same sums over ``n >= len(self)`` nodes (new nodes reached no request)."""
         k = len(self)
@@ -245,6 +303,13 @@ class SlotSums:
     def __init__(self, keys: np.ndarray, iacc: np.ndarray, facc: np.ndarray,
                  unpriced: np.ndarray | None):
         self.keys, self.iacc, self.facc, self.unpriced = keys, iacc, facc, unpriced
+
+    def __getstate__(self) -> tuple:
+        return (_pack(self.keys), _pack(self.iacc), _pack(self.facc),
+                _pack(self.unpriced))
+
+    def __setstate__(self, state: tuple) -> None:
+        self.keys, self.iacc, self.facc, self.unpriced = (_unpack(x) for x in state)
 
     def merge(self, other: SlotSums, remap: np.ndarray | None) -> SlotSums:
         ob = _remap_keys(other.keys, remap)
@@ -379,6 +444,125 @@ class Latencies:
             sum(v.nbytes for v in self.rows.values())
 
 
+def _kll() -> Any:
+    try:
+        from datasketches import kll_doubles_sketch
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("quantile sketches need Apache DataSketches: pip install "
+                          "'tagcore[dask]' (or: pip install datasketches)") from None
+    return kll_doubles_sketch
+
+
+class LatencySketches:
+    """Mergeable quantile sketches of the known latencies, per key: what a cluster's tasks
+    ship instead of every latency (:class:`Latencies`, 8 bytes per (request, key)). Each
+    sketch is Apache DataSketches' KLL over doubles with parameter ``k``; ``sketches`` maps a
+    key (a node id, -1 for ``(untagged)``, ``None`` for the grand total) to its sketch.
+
+    A KLL sketch answers a quantile with a **rank** error: at most
+    :meth:`rank_error` (``k=2000``: 0.14% of the requests, 99% confidence, for one quantile).
+    While a key holds at most about ``k`` values its sketch keeps every one of them (not in
+    *estimation mode*), and its quantiles are the exact ones. The error in the value follows
+    from the distribution's density: for a lognormal latency of shape ``sigma`` it is about
+    ``2.5 x sigma x rank error`` at p50 and ``9.7 x sigma x rank error`` at p95 (p95 of
+    ``sigma <= 1.4`` within 2% at ``k=2000``; see SCALE.md for measurements).
+
+    >>> import numpy as np
+    >>> a = LatencySketches.of(Latencies([(np.array([3]), np.array([0, 2]), np.array([1., 2.]))], {}), 200)
+    >>> b = LatencySketches.of(Latencies([(np.array([3]), np.array([0, 1]), np.array([4.]))], {}), 200)
+    >>> m = a.merge(b, None)
+    >>> m.sketches[3].n, sorted(m.values(3).tolist())
+    (3, [1.0, 2.0, 4.0])
+    """
+
+    __slots__ = ("k", "sketches")
+
+    def __init__(self, k: int = SKETCH_K, sketches: dict[Any, Any] | None = None):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 8 <= k <= 65535:
+            raise ValueError(f"sketch k: expected an integer in [8, 65535], got {k!r}")
+        self.k = int(k)
+        self.sketches: dict[Any, Any] = dict(sketches or {})
+
+    @classmethod
+    def of(cls, lats: Latencies, k: int = SKETCH_K) -> LatencySketches:
+        """The sketches of exact latencies: each run's keys, and the grand total's rows
+        (key ``None``)."""
+        kll = _kll()
+        out = cls(k)
+        acc: dict[Any, list[np.ndarray]] = {}
+        for keys, ptr, vals in lats.runs:
+            for i, key in enumerate(np.asarray(keys).tolist()):
+                seg = vals[ptr[i]:ptr[i + 1]]
+                if seg.size:
+                    acc.setdefault(key, []).append(seg)
+        if lats.rows:
+            rows = [v for v in lats.rows.values() if v.size]
+            if rows:
+                acc[None] = rows
+        for key, segs in acc.items():
+            sk = kll(out.k)
+            for seg in segs:
+                sk.update(np.ascontiguousarray(seg, dtype=np.float64))
+            out.sketches[key] = sk
+        return out
+
+    def rank_error(self) -> float:
+        """The normalized rank error of one quantile (99% confidence) of these sketches."""
+        return float(_kll().get_normalized_rank_error(self.k, False))
+
+    def merge(self, other: LatencySketches, remap: np.ndarray | None) -> LatencySketches:
+        """Both sketches per key (neither is changed), the other's node ids through
+        ``remap``."""
+        if other.k != self.k:
+            raise ValueError(f"cannot merge quantile sketches of k={self.k} and k={other.k}")
+        kll = _kll()
+        out = LatencySketches(self.k, self.sketches)
+        for key, sk in other.sketches.items():
+            if remap is not None and key is not None and key >= 0:
+                key = int(remap[key])
+            mine = out.sketches.get(key)
+            if mine is None:
+                out.sketches[key] = sk
+            else:
+                both = kll.deserialize(mine.serialize())  # a copy: inputs stay as they are
+                both.merge(sk)
+                out.sketches[key] = both
+        return out
+
+    def count(self, key: Any) -> int:
+        """The values the sketch of ``key`` has seen (0 without one)."""
+        sk = self.sketches.get(key)
+        return 0 if sk is None else int(sk.n)
+
+    def values(self, key: Any) -> np.ndarray | None:
+        """Every value of ``key``, when its sketch still holds them all (None in estimation
+        mode): exact quantiles come from these."""
+        sk = self.sketches.get(key)
+        if sk is None:
+            return np.zeros(0, dtype=np.float64)
+        if sk.is_estimation_mode():
+            return None
+        return np.fromiter((x for x, _ in sk), dtype=np.float64, count=int(sk.num_retained))
+
+    def estimate(self, key: Any, qs: Any) -> np.ndarray:
+        """The sketch's quantiles ``qs`` of ``key`` (NaN without values)."""
+        sk = self.sketches.get(key)
+        if sk is None or sk.is_empty():
+            return np.full(len(qs), np.nan)
+        return np.array([sk.get_quantile(float(q), True) for q in qs], dtype=np.float64)
+
+    def nbytes(self) -> int:
+        return sum(len(sk.serialize()) for sk in self.sketches.values())
+
+    def __getstate__(self) -> tuple[int, dict[Any, bytes]]:
+        return self.k, {key: sk.serialize() for key, sk in self.sketches.items()}
+
+    def __setstate__(self, state: tuple[int, dict[Any, bytes]]) -> None:
+        kll = _kll()
+        self.k = state[0]
+        self.sketches = {key: kll.deserialize(b) for key, b in state[1].items()}
+
+
 class Part:
     """The sums of one group of requests: its :class:`Summary` and whichever of
     :class:`NodeSums`, :class:`SlotSums`, :class:`PairSums` and :class:`Latencies` the
@@ -389,7 +573,7 @@ class Part:
 
     def __init__(self, summary: Summary, nodes: NodeSums | None = None,
                  slots: SlotSums | None = None, pairs: PairSums | None = None,
-                 lats: Latencies | None = None, counts: dict[str, int] | None = None):
+                 lats: Latencies | LatencySketches | None = None, counts: dict[str, int] | None = None):
         self.summary, self.nodes, self.slots, self.pairs, self.lats = (summary, nodes, slots,
                                                                        pairs, lats)
         self.counts = dict(counts or {})
@@ -422,7 +606,107 @@ def _zero_like(x: Any) -> Any:
     if isinstance(x, PairSums):
         return PairSums(np.zeros(0, np.int64), np.zeros(0, np.int64),
                         np.zeros((0, 0), np.int64), 0)
+    if isinstance(x, LatencySketches):
+        return LatencySketches(x.k)
     return Latencies([], {})
+
+
+def _empty_rows(ns: NodeSums) -> np.ndarray:
+    """Which rows of ``ns`` hold nothing: no request, no sum, no latency, no unpriced
+    request (the first/last time columns of such a row hold the kernels' starting values,
+    or zeros when the question reads no time)."""
+    t = ns.total
+    empty = ~t[:, :6].any(axis=1) & (ns.lat == 0)
+    if ns.unpriced is not None:
+        empty &= ns.unpriced == 0
+    return empty
+
+
+def _part_named(p: Part) -> list[np.ndarray]:
+    """The node ids (maybe -1 and repeats) the sums of ``p`` name."""
+    out = []
+    if p.nodes is not None and len(p.nodes):
+        out.append(np.flatnonzero(~_empty_rows(p.nodes)).astype(np.int64))
+    if p.slots is not None:
+        out.append(np.asarray(p.slots.keys, dtype=np.int64))
+    if p.pairs is not None:
+        out += [np.asarray(p.pairs.keys_a, dtype=np.int64),
+                np.asarray(p.pairs.keys_b, dtype=np.int64)]
+    if isinstance(p.lats, Latencies):  # a key without a latency names nothing
+        out += [np.asarray(k, dtype=np.int64)[np.diff(ptr) > 0] for k, ptr, _ in p.lats.runs]
+    elif isinstance(p.lats, LatencySketches):
+        out.append(np.array([k for k in p.lats.sketches if k is not None], dtype=np.int64))
+    return out
+
+
+def _part_remapped(p: Part, remap: np.ndarray, kept: np.ndarray) -> Part:
+    """``p`` with node ``i`` renamed ``remap[i]`` (increasing; -1: dropped, never named),
+    ``kept`` the old ids of the new nodes, ascending."""
+    nodes = p.nodes
+    if nodes is not None:
+        sel = kept[:np.searchsorted(kept, len(nodes))]  # newer nodes than the sums: none
+        nodes = NodeSums(nodes.total[sel], nodes.lat[sel],
+                         None if nodes.unpriced is None else nodes.unpriced[sel])
+    slots = p.slots
+    if slots is not None:
+        slots = SlotSums(_remap_keys(slots.keys, remap), slots.iacc, slots.facc,
+                         slots.unpriced)
+    pairs = p.pairs
+    if pairs is not None:
+        pairs = PairSums(_remap_keys(pairs.keys_a, remap), _remap_keys(pairs.keys_b, remap),
+                         pairs.out, pairs.unpriced)
+    lats = p.lats
+    if isinstance(lats, Latencies):
+        runs = []
+        for k, ptr, v in lats.runs:
+            k = np.asarray(k, dtype=np.int64)
+            some = np.diff(ptr) > 0
+            if not some.all():  # keys without a latency (maybe left out of the trie)
+                k = k[some]
+                ptr = np.concatenate([ptr[:1], ptr[0] + np.cumsum(np.diff(ptr)[some])]
+                                     ).astype(ptr.dtype)
+            runs.append((_remap_keys(k, remap), ptr, v))
+        lats = Latencies(runs, lats.rows)
+    elif isinstance(lats, LatencySketches):
+        lats = LatencySketches(lats.k, {
+            (int(remap[k]) if k is not None and k >= 0 else k): sk
+            for k, sk in lats.sketches.items()})
+    return Part(p.summary, nodes, slots, pairs, lats, p.counts)
+
+
+def shown_nodes(trie: TagTrie, anchors: Any, vocab: bool) -> np.ndarray | None:
+    """The ids of ``trie`` an answer may show, or resolve by path, without any sums: the
+    nodes the question's ``anchors`` see (see :data:`tagcore.scan._plans.Anchors`: the
+    anchors' own paths, and the nodes under each down to its depth), what
+    :meth:`Partial.compact` must keep besides the named nodes. ``None``: every node (a
+    question that lists every node of the whole trie).
+
+    >>> t = TagTrie(["a/b/c", "x/y"])
+    >>> shown_nodes(t, (("a", 2),), False).tolist(), shown_nodes(t, (("", 1),), True).tolist()
+    ([0, 1], [0, 3])
+    >>> shown_nodes(t, None, True), shown_nodes(t, None, False).tolist()
+    (None, [])
+    """
+    if anchors is None:
+        return None if vocab else np.zeros(0, dtype=np.int64)
+    n = len(trie)
+    if n == 0 or not anchors:
+        return np.zeros(0, dtype=np.int64)
+    depths = trie.depths.astype(np.int64)
+    order, rank, size = trie._preorder()
+    mark = np.zeros(n, dtype=bool)
+    for prefix, depth in anchors:
+        if prefix == "":
+            sub = np.arange(n)
+        else:
+            node = trie.get(prefix)
+            if node < 0:
+                continue
+            sub = order[rank[node]:rank[node] + size[node]].astype(np.int64)
+        if depth is not None:
+            sub = sub[depths[sub] <= depth]
+        mark[sub] = True
+    return np.flatnonzero(mark)
 
 
 def _prefix(a: TagTrie, b: TagTrie) -> bool:
@@ -483,6 +767,47 @@ class Partial:
         labels.update(other.labels)
         return Partial(self.question, trie, self.summary.merge(other.summary), parts, labels,
                        self.chunks + other.chunks)
+
+    def named(self) -> np.ndarray:
+        """The node ids this partial's sums name (ascending): nodes with any sum in a
+        :class:`NodeSums` (a node no request reached holds only the empty row), and every key
+        of a :class:`SlotSums`, :class:`PairSums`, :class:`Latencies` run or sketch."""
+        got = [np.zeros(0, dtype=np.int64)]
+        for p in self.parts.values():
+            got.extend(_part_named(p))
+        ids = np.unique(np.concatenate(got))
+        return ids[ids >= 0]
+
+    def compact(self, keep: np.ndarray | None = None) -> Partial:
+        """This partial over a trie of only the paths it names (:meth:`named`), the nodes
+        ``keep`` (ids of this trie: nodes an answer lists even without requests) and their
+        ancestors, every node id remapped (a new partial; this one is not changed). The ids
+        keep their relative order, so sorted keys stay sorted, and paths are what a merge
+        goes by: merging compacted partials gives the answer of merging the originals. What a
+        cluster's task ships (the worker's trie also holds the paths of other questions)."""
+        ids = self.named()
+        if keep is not None and keep.size:
+            ids = np.union1d(ids, np.asarray(keep, dtype=np.int64))
+        if ids.size == len(self.trie) or len(self.trie) == 0:
+            return self  # every node named: nothing to drop
+        trie, remap = self.trie.subset(ids)
+        if len(trie) == len(self.trie):
+            return self
+        kept = np.flatnonzero(remap >= 0)
+        parts = {label: _part_remapped(p, remap, kept) for label, p in self.parts.items()}
+        return Partial(self.question, trie, self.summary, parts, self.labels, self.chunks)
+
+    def sketched(self, k: int = SKETCH_K) -> Partial:
+        """This partial with every group's exact latencies turned into quantile sketches
+        (:class:`LatencySketches`; a new partial, this one is not changed): what a cluster's
+        task ships for a quantile question."""
+        parts = {}
+        for label, p in self.parts.items():
+            lats = p.lats
+            if isinstance(lats, Latencies):
+                lats = LatencySketches.of(lats, k)
+            parts[label] = Part(p.summary, p.nodes, p.slots, p.pairs, lats, p.counts)
+        return Partial(self.question, self.trie, self.summary, parts, self.labels, self.chunks)
 
     def nbytes(self) -> int:
         """The bytes of the partial's arrays (its trie and small objects left out)."""
