@@ -35,6 +35,32 @@ from tagcore.query.timeseries import _TS_METRICS
 # ------------------------------------------------------------------------------- pivot, top
 
 
+def pair_values(log: RequestLog, metric: str, unpriced: np.ndarray | None) -> np.ndarray:
+    """The value each request adds to its pivot cells for ``metric`` (``unpriced``: the
+    rows whose cost is unknown, or None when there are none), for :func:`pivot` and a
+    scan's pivot chunk alike.
+
+    >>> from tagcore import RequestLog
+    >>> log = RequestLog.from_records([
+    ...     {"ts": 0, "model": "m", "prompt_tokens": 1, "completion_tokens": 2, "cost": 2,
+    ...      "latency_ms": 1, "status": 500, "request_tags": ["a"]}])
+    >>> [pair_values(log, m, None).tolist() for m in ("requests", "errors", "total_tokens")]
+    [[1], [1], [3]]
+    """
+    if metric == "cost":
+        return log.cost
+    if metric == "requests":
+        return np.ones(len(log), dtype=np.int64)
+    if metric == "errors":
+        return (log.status >= 400).astype(np.int64)
+    if metric == "total_tokens":
+        return log.prompt_tokens + log.completion_tokens
+    if metric == "unpriced":
+        return (np.zeros(len(log), dtype=np.int64) if unpriced is None
+                else unpriced.astype(np.int64))
+    return getattr(log, metric)
+
+
 def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.DataFrame:
     """``metric`` for each pair (a child of ``dim_a``, a child of ``dim_b``) that some
     request carries together; full paths as labels, full attribution. A dimension the log
@@ -57,20 +83,7 @@ def pivot(self: RequestLog, dim_a: str, dim_b: str, metric: str = "cost") -> pd.
     na = _set_nodes(self, dim_a, None, "full", what="pivot", arg="dim_a")
     nb = _set_nodes(self, dim_b, None, "full", what="pivot", arg="dim_b")
     sa, sb = _node_slots(self, na), _node_slots(self, nb)
-    if metric == "cost":
-        values = self.cost
-    elif metric == "requests":
-        values = np.ones(len(self), dtype=np.int64)
-    elif metric == "errors":
-        values = (self.status >= 400).astype(np.int64)
-    elif metric == "total_tokens":
-        values = self.prompt_tokens + self.completion_tokens
-    elif metric == "unpriced":
-        flags = unpriced_mask(self)
-        values = (np.zeros(len(self), dtype=np.int64) if flags is None
-                  else flags.astype(np.int64))
-    else:
-        values = getattr(self, metric)
+    values = pair_values(self, metric, unpriced_mask(self) if metric == "unpriced" else None)
     out, _ = kernels.rollup_pairs(self.tag_offsets, self.tag_ids, sa, na.size, sb, nb.size,
                                   values, trusted=self)
     paths = self.trie.paths

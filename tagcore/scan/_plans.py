@@ -20,6 +20,7 @@ import pandas as pd
 
 from tagcore import kernels
 from tagcore.query import _common as C
+from tagcore.query.pivot import pair_values
 from tagcore.query.rollup import _group_column, _marked
 from tagcore.scan._pairs import gather, latency_pairs, quantiles_of, sketch_quantiles
 from tagcore.scan.partial import (
@@ -791,16 +792,7 @@ class TimeseriesPlan(Plan):
         self.attribution, self.tz, self.lohi, self.nb = attribution, tz, lohi, n_buckets
         self.window = lohi
         self.anchors = set_anchors(under, level if level is not None else _depth(under) + 1)
-        need = {"ts"}
-        if metric == "cost":
-            need.add("cost")
-        elif metric == "errors":
-            need.add("status")
-        elif metric in ("prompt_tokens", "completion_tokens"):
-            need.add(metric)
-        elif metric == "total_tokens":
-            need.update(("prompt_tokens", "completion_tokens"))
-        self.need = frozenset(need)
+        self.need = frozenset({"ts", *_needs([metric])})
 
     def chunk(self, log: Any, ctx: Ctx) -> Partial:
         from tagcore.query.timeseries import _buckets
@@ -908,16 +900,7 @@ class PivotPlan(Plan):
         self.b_norm = norm_path(dim_b, "dim_b")
         self.anchors = union([set_anchors(self.a_norm, _depth(self.a_norm) + 1),
                               set_anchors(self.b_norm, _depth(self.b_norm) + 1)])
-        need = set()
-        if metric == "cost":
-            need.add("cost")
-        elif metric == "errors":
-            need.add("status")
-        elif metric in ("prompt_tokens", "completion_tokens"):
-            need.add(metric)
-        elif metric == "total_tokens":
-            need.update(("prompt_tokens", "completion_tokens"))
-        self.need = frozenset(need)
+        self.need = frozenset(_needs([metric]))
 
     def chunk(self, log: Any, ctx: Ctx) -> Partial:
         s = Summary.of_log(log, ctx.columns, ctx.unknown)
@@ -930,19 +913,7 @@ class PivotPlan(Plan):
             sb = C._node_slots(_TrieOnly(ctx.trie), nb)  # type: ignore[arg-type]
         metric = self.metric
         flags = _flags(log)
-        if metric == "cost":
-            values = log.cost
-        elif metric == "requests":
-            values = np.ones(len(log), dtype=np.int64)
-        elif metric == "errors":
-            values = (log.status >= 400).astype(np.int64)
-        elif metric == "total_tokens":
-            values = log.prompt_tokens + log.completion_tokens
-        elif metric == "unpriced":
-            values = np.zeros(len(log), dtype=np.int64) if flags is None else \
-                flags.astype(np.int64)
-        else:
-            values = getattr(log, metric)
+        values = pair_values(log, metric, flags)
         out, _ = kernels.rollup_pairs(log.tag_offsets, log.tag_ids, sa, na.size, sb, nb.size,
                                       values, trusted=log)
         unp = 0
