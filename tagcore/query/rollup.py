@@ -242,17 +242,7 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
                                         layout=_latency_layout(self), counts=iacc[:, 5],
                                         trusted=self)
         quant = {m: q[keep, i] for i, m in enumerate(qnames)}
-    paths = trie.paths
-    real = keep[keep < ns]
-    v = nodes[real]
-    pv = trie.parents[v]
-    labels = [paths[i] for i in v.tolist()]
-    depth = trie.depths[v].astype(np.int64).tolist()
-    par = [paths[p] if p >= 0 else None for p in pv.tolist()]
-    if keep.size > real.size:  # the (untagged) slot is the last one
-        labels.append(L.UNTAGGED)
-        depth.append(0)
-        par.append(None)
+    labels, depth, par = _slot_rows(trie, nodes, keep)
     df = _frame(self, labels, np.array(depth), par, iacc[keep], facc[keep], facc[keep, 4],
                 quant, metrics, split, grand)
     if mark:
@@ -265,6 +255,23 @@ def _set_rollup(self: RequestLog, nodes: np.ndarray, attribution: str,
                                           sub.latency_ms, sub.ts, mode=attribution, trusted=sub)
             df[UNPRICED] = uf[0][keep, 0] if split else ui[0][keep, 0]
     return _sort(df, sort, keep.astype(np.int64), iacc[keep, 4])  # slots are in path order
+
+
+def _slot_rows(trie: Any, nodes: np.ndarray, keep: np.ndarray
+               ) -> tuple[list[str], list[int], list[str | None]]:
+    """Labels, depths and parents of the kept slots of a set roll-up (``keep`` indexes
+    ``nodes``; an index past them is the (untagged) slot, always the last one)."""
+    paths = trie.paths
+    real = keep[keep < nodes.size]
+    v = nodes[real]
+    labels = [paths[i] for i in v.tolist()]
+    depth = trie.depths[v].astype(np.int64).tolist()
+    par = [paths[p] if p >= 0 else None for p in trie.parents[v].tolist()]
+    if keep.size > real.size:
+        labels.append(_log_mod().UNTAGGED)
+        depth.append(0)
+        par.append(None)
+    return labels, depth, par
 
 
 def _primary_layout(self: RequestLog, first: np.ndarray):
@@ -329,6 +336,11 @@ def _rollup_by(self: RequestLog, by: str, **kw) -> pd.DataFrame:
     return pd.concat(frames, keys=keys, names=[by, "tag"])
 
 
+#: the metrics :func:`top` sums (and can rank by); the others are left out of its frame
+TOP_SUMMED = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+              "cost_nanos", "share")
+
+
 def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | None = None,
         attribution: str = "split", metric: str = "cost",
         metrics: Sequence[str] | None = None) -> pd.DataFrame:
@@ -352,9 +364,7 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected an integer >= 0, got {n!r}")
     metrics = list(L._check_metrics(metrics, self.unknown))
-    sum_metrics = [m for m in metrics if m in ("requests", "errors", "prompt_tokens",
-                                                "completion_tokens", "total_tokens", "cost",
-                                                "cost_nanos", "share")]
+    sum_metrics = [m for m in metrics if m in TOP_SUMMED]
     if metric not in sum_metrics:
         raise ValueError(f"metric: {metric!r} must be one of the summed metrics {sum_metrics}")
     inner = list(dict.fromkeys([*sum_metrics, "cost_nanos"]))  # exact money inside
@@ -396,8 +406,18 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
             h = head[UNPRICED]
             other[UNPRICED] = int(flags.sum()) - (sum(h.tolist()) if h.dtype.kind in "iu"
                                                   else h.sum())
+    out = with_other(head, df, other, col_total(self, "cost"))
+    return out[["depth", "parent", *metrics_order(sum_metrics, metrics),
+                *([UNPRICED] if mark else [])]]
+
+
+def with_other(head: pd.DataFrame, df: pd.DataFrame, other: dict[str, Any],
+               grand: int) -> pd.DataFrame:
+    """``head`` (the top rows of the roll-up ``df``) and the ``(other)`` row of the sums
+    ``other`` holds, its cost and share of the ``grand`` total in nano-dollars filled in,
+    in ``df``'s dtypes (for :func:`top` and a scan's ``top``)."""
+    L = _log_mod()
     other["cost"] = int(other["cost_nanos"]) / NANOS
-    grand = col_total(self, "cost")
     other["share"] = int(other["cost_nanos"]) / grand if grand else 0.0
     other.update(depth=0, parent=None)
     row = pd.DataFrame([other], index=pd.Index([L.OTHER], name="tag"))
@@ -405,8 +425,7 @@ def top(self: RequestLog, n: int = 10, under: str | None = None, level: int | No
         row[[c for c in df.columns]]
     out = out.astype({c: df[c].dtype for c in df.columns if c != "parent"})
     out.index.name = "tag"
-    return out[["depth", "parent", *metrics_order(sum_metrics, metrics),
-                *([UNPRICED] if mark else [])]]
+    return out
 
 
 def metrics_order(have: Sequence[str], want: Sequence[str]) -> list[str]:

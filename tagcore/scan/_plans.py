@@ -21,7 +21,7 @@ import pandas as pd
 from tagcore import kernels
 from tagcore.query import _common as C
 from tagcore.query.pivot import pair_values
-from tagcore.query.rollup import _group_column, _marked
+from tagcore.query.rollup import _group_column, _marked, _slot_rows
 from tagcore.scan._pairs import gather, latency_pairs, quantiles_of, sketch_quantiles
 from tagcore.scan.partial import (
     Latencies,
@@ -677,7 +677,6 @@ class RollupPlan(Plan):
         if len(view) == 0 or part.slots is None:
             return _marked(C._empty_frame(metrics, split), mark, split)
         _, _, qnames = C._wants(metrics)
-        ns = nodes.size
         keys = np.concatenate([nodes.astype(np.int64), np.array([-1], dtype=np.int64)])
         sums = part.slots.at(keys)
         iacc, facc = sums.iacc[0], sums.facc[0]
@@ -689,17 +688,7 @@ class RollupPlan(Plan):
             q = _quantiles(part.lats, keys[keep], iacc[keep, 5],
                            [L._QUANTILES[m] for m in qnames])
             quant = {m: q[:, i] for i, m in enumerate(qnames)}
-        paths = trie.paths
-        real = keep[keep < ns]
-        v = nodes[real]
-        pv = trie.parents[v]
-        labels = [paths[i] for i in v.tolist()]
-        depth = trie.depths[v].astype(np.int64).tolist()
-        par = [paths[q] if q >= 0 else None for q in pv.tolist()]
-        if keep.size > real.size:
-            labels.append(L.UNTAGGED)
-            depth.append(0)
-            par.append(None)
+        labels, depth, par = _slot_rows(trie, nodes, keep)
         df = C._frame(view, labels, np.array(depth), par, iacc[keep], facc[keep],  # type: ignore[arg-type]
                       facc[keep, 4], quant, metrics, split, grand)
         if mark:

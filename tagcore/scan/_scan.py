@@ -814,18 +814,15 @@ def _effective(w: tuple[int, int] | None, n: int, lo: int | None, hi: int | None
 def _top(self: Scan, n: int, under: str | None, level: int | None, attribution: str,
          metric: str, metrics: Sequence[str] | None) -> pd.DataFrame:
     """:func:`tagcore.query.top` over a scan (see :meth:`Scan.top`)."""
-    import pandas as pd
 
     from tagcore import log as L
     from tagcore.query import _common as C
-    from tagcore.query.rollup import _marked
+    from tagcore.query.rollup import TOP_SUMMED, _marked, with_other
 
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected an integer >= 0, got {n!r}")
     mets = list(L._check_metrics(metrics, self._unknown()))
-    sum_metrics = [m for m in mets if m in ("requests", "errors", "prompt_tokens",
-                                            "completion_tokens", "total_tokens", "cost",
-                                            "cost_nanos", "share")]
+    sum_metrics = [m for m in mets if m in TOP_SUMMED]
     if metric not in sum_metrics:
         raise ValueError(f"metric: {metric!r} must be one of the summed metrics {sum_metrics}")
     inner = list(dict.fromkeys([*sum_metrics, "cost_nanos"]))
@@ -882,15 +879,7 @@ def _top(self: Scan, n: int, under: str | None, level: int | None, attribution: 
             h = head[C.UNPRICED]
             other[C.UNPRICED] = summary.unpriced - (sum(h.tolist()) if h.dtype.kind in "iu"
                                                     else h.sum())
-    other["cost"] = int(other["cost_nanos"]) / C.NANOS
-    grand = summary.totals.get("cost", 0)
-    other["share"] = int(other["cost_nanos"]) / grand if grand else 0.0
-    other.update(depth=0, parent=None)
-    row = pd.DataFrame([other], index=pd.Index([L.OTHER], name="tag"))
-    out = pd.concat([head, row[[c for c in head.columns]]]) if len(head) else \
-        row[[c for c in df.columns]]
-    out = out.astype({c: df[c].dtype for c in df.columns if c != "parent"})
-    out.index.name = "tag"
+    out = with_other(head, df, other, summary.totals.get("cost", 0))
     return out[["depth", "parent", *[m for m in mets if m in sum_metrics],
                 *([C.UNPRICED] if mark else [])]]
 
