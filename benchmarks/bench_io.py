@@ -114,25 +114,27 @@ def _polars(fmt: str):
 
 
 def _duckdb(fmt: str):
+    fn = "read_json" if fmt == "jsonl" else "read_csv"
+    return lambda path: _duckdb_arrow(fn, path)
+
+
+def _duckdb_arrow(fn: str, path, options: str = ""):
+    """DuckDB's ``fn`` (``read_json``, ``read_csv``) of the whole file at ``path`` into an
+    Arrow table (``options``: more arguments of ``fn``, SQL)."""
     import duckdb
     import pyarrow as pa
 
-    fn = "read_json" if fmt == "jsonl" else "read_csv"
-
-    def read(path):
-        con = duckdb.connect()
-        try:
-            literal = "'" + str(path).replace("'", "''") + "'"
-            rel = con.sql(f"SELECT * FROM {fn}({literal})")
-            for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
-                if hasattr(rel, method):
-                    out = getattr(rel, method)()
-                    break
-            return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
-        finally:
-            con.close()
-
-    return read
+    con = duckdb.connect()
+    try:
+        literal = "'" + str(path).replace("'", "''") + "'"
+        rel = con.sql(f"SELECT * FROM {fn}({literal}{options})")
+        for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+            if hasattr(rel, method):
+                out = getattr(rel, method)()
+                break
+        return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+    finally:
+        con.close()
 
 
 READERS = {"tagcore": _tagcore, "pyarrow": _pyarrow, "polars": _polars, "duckdb": _duckdb}
@@ -722,22 +724,9 @@ def vendor_dataset(n: int, name: str, seed: int = 0) -> Path:
 def _duckdb_json(path: str | os.PathLike):
     """DuckDB's ``read_json`` (``read_csv`` for a CSV) of the whole file into an Arrow table
     (its own schema detection, all columns: the peer that parses the same text)."""
-    import duckdb
-    import pyarrow as pa
-
-    con = duckdb.connect()
-    try:
-        literal = "'" + str(path).replace("'", "''") + "'"
-        fn = (f"read_csv({literal})" if str(path).endswith(".csv") else
-              f"read_json({literal}, maximum_object_size=1e8)")
-        rel = con.sql(f"SELECT * FROM {fn}")
-        for method in ("to_arrow_table", "fetch_arrow_table", "arrow"):
-            if hasattr(rel, method):
-                out = getattr(rel, method)()
-                break
-        return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
-    finally:
-        con.close()
+    if str(path).endswith(".csv"):
+        return _duckdb_arrow("read_csv", path)
+    return _duckdb_arrow("read_json", path, ", maximum_object_size=1e8")
 
 
 def _python_path(read):
