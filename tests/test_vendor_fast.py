@@ -86,11 +86,17 @@ def same_log(a, b) -> None:
     assert a.models == b.models
 
 
-def agree(read, data: bytes, name: str, **kw) -> str:
+def agree(read, data: bytes, name: str, tables=None, **kw) -> str:
     """The reader (compiled path on) and the Python path give the same answer; returns
-    what the compiled path did ("fast" or why it refused)."""
-    got, what = run(read, data, name, python=False, **kw)
-    want, _ = run(read, data, name, python=True, **kw)
+    what the compiled path did ("fast" or why it refused). ``tables``: two price tables,
+    the first for the compiled path, the second for the Python path (each counts what it
+    could not price)."""
+    if tables is not None:
+        got, what = run(read, data, name, python=False, prices=tables[0], **kw)
+        want, _ = run(read, data, name, python=True, prices=tables[1], **kw)
+    else:
+        got, what = run(read, data, name, python=False, **kw)
+        want, _ = run(read, data, name, python=True, **kw)
     assert got[0] == want[0], (what, got, want)
     if got[0] == "error":
         assert got[1:] == want[1:], what
@@ -504,16 +510,7 @@ def test_helicone_equal_the_python_path(rows, layout, policy, on_error, priced):
     else:
         data, name = laid_out(rows, layout)
     tables = [PriceTable(copy.deepcopy(TABLE)) if priced else None for _ in range(2)]
-    got, _ = run(tc.read_helicone_export, data, name, python=False, prices=tables[0],
-                 policy=policy, on_error=on_error)
-    want, _ = run(tc.read_helicone_export, data, name, python=True, prices=tables[1],
-                  policy=policy, on_error=on_error)
-    assert got[0] == want[0], (got, want)
-    if got[0] == "error":
-        assert got[1:] == want[1:]
-    else:
-        same_log(got[1], want[1])
-        assert got[2] == want[2]
+    agree(tc.read_helicone_export, data, name, tables, policy=policy, on_error=on_error)
     if priced:
         assert tables[0].unpriced == tables[1].unpriced
 
@@ -539,16 +536,7 @@ TABLE = {"gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e
 def test_openai_logs_equal_the_python_path(rows, layout, policy, on_error, priced):
     data, name = laid_out(rows, layout)
     tables = [PriceTable(copy.deepcopy(TABLE)) if priced else None for _ in range(2)]
-    got, _ = run(tc.read_openai_log, data, name, python=False, prices=tables[0],
-                 policy=policy, on_error=on_error)
-    want, _ = run(tc.read_openai_log, data, name, python=True, prices=tables[1],
-                  policy=policy, on_error=on_error)
-    assert got[0] == want[0], (got, want)
-    if got[0] == "error":
-        assert got[1:] == want[1:]
-    else:
-        same_log(got[1], want[1])
-        assert got[2] == want[2]
+    agree(tc.read_openai_log, data, name, tables, policy=policy, on_error=on_error)
     if priced:  # the table counted the same requests, in the same order
         assert tables[0].unpriced == tables[1].unpriced
         assert tables[0].fallbacks == tables[1].fallbacks
@@ -776,12 +764,7 @@ def test_real_litellm_and_openai_files(shared_file):
                                   "metadata": {"run": str(i % 2)}},
                       "response": response, "latency_ms": 100.0 + i, "status": 200})
     tables = [PriceTable.from_litellm(table_path) for _ in range(2)]
-    got, what = run(tc.read_openai_log, as_jsonl(lines), "r.jsonl", python=False,
-                    prices=tables[0])
-    want, _ = run(tc.read_openai_log, as_jsonl(lines), "r.jsonl", python=True,
-                  prices=tables[1])
-    assert what == "fast"
-    same_log(got[1], want[1])
+    assert agree(tc.read_openai_log, as_jsonl(lines), "r.jsonl", tables) == "fast"
     assert tables[0].unpriced == tables[1].unpriced == {}
 
 
