@@ -189,6 +189,18 @@ _TS_METRICS = {"cost": 4, "requests": 0, "errors": 1, "prompt_tokens": 2,
                "completion_tokens": 3, "total_tokens": None, "unpriced": None}
 
 
+def cell_values(iacc: np.ndarray, facc: np.ndarray, metric: str, split: bool) -> np.ndarray:
+    """A time series' cells of ``metric`` (any but ``unpriced``) from the slot accumulators
+    of ``kernels.rollup_slots`` (``bucket x slot x column``): dollars for cost, float
+    shares under split attribution (for :func:`timeseries` and a scan's time series)."""
+    if metric == "cost":
+        return iacc[:, :, 4] / NANOS
+    if metric == "total_tokens":
+        return (facc[:, :, 2] + facc[:, :, 3]) if split else (iacc[:, :, 2] + iacc[:, :, 3])
+    c = _TS_METRICS[metric]
+    return facc[:, :, c] if split else iacc[:, :, c]
+
+
 def _unpriced_cells(self: RequestLog, slot: np.ndarray, ns: int, group: np.ndarray | None,
                     n_groups: int, attribution: str) -> np.ndarray:
     """Requests whose cost is unknown per (group, slot) (split shares under split)."""
@@ -257,15 +269,10 @@ def timeseries(self: RequestLog, freq: str, level: int | None = None, under: str
                                       self.latency_ms, self.ts, mode=attribution, group=b,
                                       n_groups=nb, trusted=self)
     split = attribution == "split"
-    if metric == "cost":
-        vals = iacc[:, :, 4] / NANOS
-    elif metric == "unpriced":
+    if metric == "unpriced":
         vals = _unpriced_cells(self, slot, ns, b, nb, attribution)
-    elif metric == "total_tokens":
-        vals = (facc[:, :, 2] + facc[:, :, 3]) if split else (iacc[:, :, 2] + iacc[:, :, 3])
     else:
-        c = _TS_METRICS[metric]
-        vals = facc[:, :, c] if split else iacc[:, :, c]
+        vals = cell_values(iacc, facc, metric, split)
     paths = self.trie.paths
     labels = [paths[v] for v in nodes.tolist()]
     if attribution != "full":

@@ -826,7 +826,7 @@ class TimeseriesPlan(Plan):
         return Partial(self.question(), ctx.trie, s, {None: part})
 
     def finish(self, p: Partial, view_of: ViewOf, starts: Any = None) -> pd.DataFrame:
-        from tagcore.query.timeseries import _TS_METRICS, MAX_CELLS, BucketLimitError
+        from tagcore.query.timeseries import MAX_CELLS, BucketLimitError, cell_values
 
         view = view_of(p.summary)
         nodes = C._set_nodes(view, self.under, self.level, self.attribution,  # type: ignore[arg-type]
@@ -846,16 +846,11 @@ class TimeseriesPlan(Plan):
         sums = slots.at(keys)
         iacc, facc = sums.iacc, sums.facc
         metric = self.metric
-        if metric == "cost":
-            vals = iacc[:, :, 4] / C.NANOS
-        elif metric == "unpriced":
+        if metric == "unpriced":
             vals = sums.unpriced if sums.unpriced is not None else \
                 np.zeros((nb, ns + 1), dtype=np.float64 if split else np.int64)
-        elif metric == "total_tokens":
-            vals = (facc[:, :, 2] + facc[:, :, 3]) if split else (iacc[:, :, 2] + iacc[:, :, 3])
         else:
-            c = _TS_METRICS[metric]
-            vals = facc[:, :, c] if split else iacc[:, :, c]
+            vals = cell_values(iacc, facc, metric, split)
         paths = view.trie.paths
         labels = [paths[v] for v in nodes.tolist()]
         if self.attribution != "full":
